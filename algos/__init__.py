@@ -1,0 +1,1 @@
+"""Policies, entropy estimators and the SAC core. Nothing here knows about Hydra, W&B or SLURM."""

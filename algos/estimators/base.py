@@ -1,0 +1,53 @@
+"""The entropy-estimator seam: what SAC asks of any way of getting log pi(x given s)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from algos.policies.base import Policy, PolicySample, repeat_obs
+
+
+class EntropyEstimator(nn.Module):
+    """Gives SAC the log-density term of pre-squash actions x; the SAC core adds the tanh correction.
+
+    `families` lists the policy families (Policy.family) the estimator can serve; the runner refuses any other
+    pairing before training starts. The estimator holds the policy it serves, because bounds and auxiliary
+    networks need to run it (draw more samples, push noise through it).
+    """
+
+    families: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, policy: Policy):
+        super().__init__()
+        # Kept outside the module tree so the policy's parameters are not counted as the estimator's own.
+        self.__dict__["policy"] = policy
+
+    # Convention for every method: `obs` has the leading shape of `sample.x` (use repeat_obs for [B, n, d]).
+
+    def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
+        """An estimate of log pi(x given s) per sample, used as a value (critic target, diagnostics)."""
+        raise NotImplementedError
+
+    def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
+        """A term whose gradient w.r.t. the policy parameters is that of log pi(x given s).
+
+        Its value may be a surrogate; by default it is the value estimate itself.
+        """
+        return self.log_prob(obs, sample)
+
+    def update(self, obs: torch.Tensor, sample: PolicySample) -> dict[str, torch.Tensor]:
+        """Train any auxiliary network on the actor step's states and samples; returns detached metrics."""
+        return {}
+
+    @torch.no_grad()
+    def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, torch.Tensor]:
+        """Entropy of the pre-squash action per state from `num_samples` draws, keyed estimate/lower/upper/exact.
+
+        Returned as (log-density estimates [B, n], samples x [B, n, d]) pairs so the caller can apply the tanh
+        correction once for every key; see algos.diagnostics.
+        """
+        sample = self.policy.sample(obs, num_samples)
+        return {"estimate": (self.log_prob(repeat_obs(obs, num_samples), sample), sample.x)}

@@ -1,0 +1,53 @@
+"""The policy seam: every policy family samples pre-squash actions and says what an estimator needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class PolicySample:
+    """Reparameterized pre-squash actions and what produced them.
+
+    `x` has shape [B, d] for one sample per state or [B, n, d] for n samples per state. `noise` is the base noise
+    the sample was pushed forward from (Gaussian eps, flow z, implicit eps), same leading shape as `x`.
+    `log_prob` is the exact log-density of `x` where the family gives it cheaply, else None.
+    """
+
+    x: torch.Tensor
+    noise: torch.Tensor
+    log_prob: torch.Tensor | None = None
+
+
+class Policy(nn.Module):
+    """Base class: `family` names the policy kind so estimators can say whether they fit it."""
+
+    family: ClassVar[str] = ""
+
+    def __init__(self, obs_dim: int, act_dim: int):
+        super().__init__()
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+
+    def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
+        """Draw pre-squash actions; with `num_samples` the result has a sample axis after the batch axis."""
+        raise NotImplementedError
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        """A deterministic pre-squash action for evaluation (the mean, or the image of zero noise)."""
+        raise NotImplementedError
+
+    def penalty(self, obs: torch.Tensor, sample: PolicySample) -> tuple[torch.Tensor, dict] | None:
+        """An extra term for the actor loss (e.g. Jacobian clamping), or None where the family has none."""
+        return None
+
+
+def repeat_obs(obs: torch.Tensor, num_samples: int | None) -> torch.Tensor:
+    """[B, o] -> [B, n, o] so that one batched pass draws n samples per state."""
+    if num_samples is None:
+        return obs
+    return obs.unsqueeze(-2).expand(*obs.shape[:-1], num_samples, obs.shape[-1])

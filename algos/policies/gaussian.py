@@ -1,0 +1,48 @@
+"""Tanh-squashed diagonal Gaussian policy, the SAC baseline."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from algos.networks import mlp
+from algos.policies.base import Policy, PolicySample, repeat_obs
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def diag_normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
+    """log N(x; mean, diag(exp(log_std))^2), summed over the last axis."""
+    return (-0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+
+
+class GaussianPolicy(Policy):
+    """x = mean(s) + std(s) * eps. Log-std is squashed smoothly into [log_std_min, log_std_max] so that
+    gradients never vanish at a hard clip."""
+
+    family = "gaussian"
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int = 256, depth: int = 2,
+                 activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0):
+        super().__init__(obs_dim, act_dim)
+        self.net = mlp(obs_dim, 2 * act_dim, hidden_dim, depth, activation)
+        self.log_std_min = log_std_min
+        self.log_std_max = log_std_max
+
+    def _mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw = self.net(obs).chunk(2, dim=-1)
+        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1.0)
+        return mean, log_std
+
+    def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
+        mean, log_std = self._mean_log_std(obs)
+        if num_samples is not None:
+            mean, log_std = repeat_obs(mean, num_samples), repeat_obs(log_std, num_samples)
+        eps = torch.randn_like(mean)
+        x = mean + torch.exp(log_std) * eps
+        log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
+        return PolicySample(x=x, noise=eps, log_prob=log_prob)
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return self._mean_log_std(obs)[0]
