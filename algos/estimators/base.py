@@ -25,6 +25,13 @@ class EntropyEstimator(nn.Module):
         # Kept outside the module tree so the policy's parameters are not counted as the estimator's own.
         self.__dict__["policy"] = policy
 
+    @classmethod
+    def refusal(cls, policy: Policy) -> str | None:
+        """Why this estimator cannot serve `policy`, or None when it can. Checked before training starts."""
+        if policy.family not in cls.families:
+            return f"{cls.__name__} serves the policy families {list(cls.families)}, not {policy.family!r}"
+        return None
+
     # Convention for every method: `obs` has the leading shape of `sample.x` (use repeat_obs for [B, n, d]).
 
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
