@@ -1,0 +1,45 @@
+"""Evaluation episodes and entropy diagnostics, seeded from (seed, step) so they never touch training RNG."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from algos.diagnostics import entropy_report
+from algos.sac import SAC
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, seed: int, step: int) -> dict:
+    """Mean and std of the undiscounted return over `episodes` episodes.
+
+    Each episode's start state is seeded from (seed, step, episode), and a sampling policy draws under a forked
+    torch RNG, so evaluating (or not) leaves the training trajectory unchanged, which exact resume relies on.
+    """
+    returns, lengths = [], []
+    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
+        torch.manual_seed(_seed(seed, step))
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=_seed(seed, step, episode))
+            done, total, length = False, 0.0, 0
+            while not done:
+                obs, reward, terminated, truncated, _ = env.step(agent.act(obs, eval_mode=deterministic))
+                total += float(reward)
+                length += 1
+                done = terminated or truncated
+            returns.append(total)
+            lengths.append(length)
+    return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes,
+            "eval_mode": "mean_action" if deterministic else "sampled_action",
+            "length_mean": float(np.mean(lengths))}
+
+
+def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, seed: int, step: int) -> dict:
+    """The estimator's entropy estimate, bounds and reference on a fixed batch of states."""
+    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
+        torch.manual_seed(_seed(seed, step, 1))
+        return entropy_report(agent.estimator, obs, num_samples)

@@ -1,0 +1,157 @@
+"""The training loop: one env step and one SAC update per step, evaluation, logging and checkpoints."""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from algos.replay import ReplayBuffer
+from algos.sac import SAC
+from envs.make import get_rng_state, set_rng_state
+from runner.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from runner.checkpoint import set_rng_state as set_torch_rng_state
+from runner.errors import RunError
+from runner.evaluation import entropy_diagnostics, run_episodes
+from runner.metrics import MetricsLogger
+
+
+class Trainer:
+    """Runs one seed of one algorithm on one task to `total_steps`, resuming from `run_dir` when it can.
+
+    Checkpoints are taken at the first episode boundary after every `checkpoint_every` steps: with the env's
+    generator saved and the next episode not begun, a resumed run replays the uninterrupted one exactly (CPU).
+    """
+
+    def __init__(self, env: gym.Env, eval_env: gym.Env, agent: SAC, buffer: ReplayBuffer, logger: MetricsLogger,
+                 run_dir: Path, *, seed: int, total_steps: int, warmup_steps: int, batch_size: int,
+                 eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
+                 checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, progress: bool = True):
+        self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
+        self.run_dir = run_dir
+        self.seed = seed
+        self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
+        self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
+        self.log_every, self.checkpoint_every = log_every, checkpoint_every
+        self.diagnostic_states, self.diagnostic_samples = diagnostic_states, diagnostic_samples
+        self.progress = progress
+        self.action_rng = np.random.default_rng(seed)  # warm-up actions
+        self.step = self.updates = self.episodes = 0
+        self.next_checkpoint = checkpoint_every
+        self.last_eval: float | None = None
+        self.last_episode_return: float | None = None
+        self.resumed_from: int | None = None
+
+    # --- state -----------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"agent": self.agent.state_dict(), "buffer": self.buffer.state_dict(),
+                "rng": {**rng_state(self.agent.device), "actions": self.action_rng.bit_generator.state,
+                        "env": get_rng_state(self.env)},
+                "counters": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
+                             "next_checkpoint": self.next_checkpoint},
+                "wandb_id": self.logger.wandb.run_id or ""}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.agent.load_state_dict(state["agent"])
+        self.buffer.load_state_dict(state["buffer"])
+        set_torch_rng_state(state["rng"], self.agent.device)
+        self.action_rng.bit_generator.state = state["rng"]["actions"]
+        set_rng_state(self.env, state["rng"]["env"])
+        counters = state["counters"]
+        self.step, self.updates, self.episodes = counters["step"], counters["updates"], counters["episodes"]
+        self.next_checkpoint = counters["next_checkpoint"]
+
+    def _checkpoint(self, metrics: dict[str, torch.Tensor] | None) -> None:
+        self._check_finite(metrics)
+        save_checkpoint(self.run_dir, self.state_dict())
+
+    def _check_finite(self, metrics: dict[str, torch.Tensor] | None) -> None:
+        """One host sync: any non-finite loss or parameter stops the run before it can overwrite a checkpoint."""
+        tensors = list((metrics or {}).values()) + [p for m in self.agent.modules().values() for p in m.parameters()]
+        if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
+            bad = [k for k, v in (metrics or {}).items() if not bool(torch.isfinite(v).all())]
+            raise RunError(f"non-finite values at step {self.step} ({', '.join(bad) or 'parameters'}); stopping. "
+                           f"The last good checkpoint is kept in {self.run_dir}")
+
+    # --- loop ------------------------------------------------------------------------------------------------
+    def run(self) -> None:
+        state = load_checkpoint(self.run_dir, self.agent.device)
+        if state is not None:
+            self.load_state_dict(state)
+            self.resumed_from = self.step
+            self.logger.truncate_after(self.step)
+            obs, _ = self.env.reset()
+        else:
+            self.logger.truncate_after(0)  # rows of an attempt that died before its first checkpoint
+            obs, _ = self.env.reset(seed=self.seed)
+        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+        metrics: dict[str, torch.Tensor] | None = None
+        episode_return, timer = 0.0, _RateTimer(self.step, self.updates)
+        while self.step < self.total_steps:
+            if self.step < self.warmup_steps:
+                action = self.action_rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
+            else:
+                action = self.agent.act(obs)
+            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            self.buffer.add(obs, action, reward, next_obs, terminated)
+            obs, episode_return, self.step = next_obs, episode_return + float(reward), self.step + 1
+
+            if self.step > self.warmup_steps and self.buffer.size >= self.batch_size:
+                metrics = self.agent.update(self.buffer.sample(self.batch_size))
+                self.updates += 1
+                if self.updates % self.log_every == 0:
+                    self._log_train(metrics, timer)
+            if self.step % self.eval_every == 0 or self.step == self.total_steps:
+                self._evaluate()
+                bar.set_postfix(eval_return=f"{self.last_eval:.1f}", steps_per_s=f"{timer.last_sps:.0f}")
+            if terminated or truncated:
+                self.episodes += 1
+                self.last_episode_return, episode_return = episode_return, 0.0
+                if self.step >= self.next_checkpoint:
+                    self.next_checkpoint = self.step + self.checkpoint_every
+                    self._checkpoint(metrics)
+                obs, _ = self.env.reset()
+            bar.update(1)
+        bar.close()
+        self._checkpoint(metrics)
+
+    def _log_train(self, metrics: dict[str, torch.Tensor], timer: "_RateTimer") -> None:
+        row = {"step": self.step, "updates": self.updates, **{k: float(v) for k, v in metrics.items()}}
+        if not all(math.isfinite(v) for v in row.values()):
+            self._check_finite(metrics)
+        row.update(timer.rates(self.step, self.updates))
+        if self.last_episode_return is not None:
+            row["train/episode_return"] = self.last_episode_return
+        self.logger.log_train(row)
+
+    def _evaluate(self) -> None:
+        row = {"step": self.step, **run_episodes(self.agent, self.eval_env, self.eval_episodes,
+                                                 self.eval_deterministic, self.seed, self.step)}
+        if self.buffer.size >= self.diagnostic_states:
+            states = self.buffer.obs[:self.diagnostic_states]
+            row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.seed, self.step))
+        self.last_eval = row["return_mean"]
+        self.logger.log_eval(row)
+
+
+class _RateTimer:
+    """Env steps and updates per second over the interval since the last train row."""
+
+    def __init__(self, step: int, updates: int):
+        self.time, self.step, self.updates = time.perf_counter(), step, updates
+        self.last_sps = 0.0
+
+    def rates(self, step: int, updates: int) -> dict[str, float]:
+        now = time.perf_counter()
+        elapsed = max(now - self.time, 1e-9)
+        self.last_sps = (step - self.step) / elapsed
+        rates = {"time/env_steps_per_s": self.last_sps, "time/updates_per_s": (updates - self.updates) / elapsed}
+        self.time, self.step, self.updates = now, step, updates
+        return rates

@@ -1,0 +1,50 @@
+"""The real CLI on InvertedPendulum-v5: files in the run folder and a W&B offline run holding the eval returns."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from runner.wandb_records import find_run_files, read_history
+from tests.conftest import TINY, read_csv, run_cli, run_folder
+
+
+def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
+    proc = run_cli(*TINY, "experiment_name=cli", run_root=run_root)
+    folder = run_folder(run_root, "cli")
+    assert f"run folder: {folder}" in proc.stdout
+
+    evals = read_csv(folder / "eval.csv")
+    assert [int(r["step"]) for r in evals] == [1000, 2000]
+    assert {"return_mean", "return_std", "episodes", "eval_mode", "entropy/estimate"} <= set(evals[0])
+    assert evals[0]["eval_mode"] == "mean_action" and evals[0]["episodes"] == "2"
+
+    train = read_csv(folder / "train.csv")
+    assert [int(r["updates"]) for r in train] == [250, 500, 750, 1000, 1250, 1500]
+    assert {"train/critic_loss", "train/actor_loss", "train/alpha", "time/updates_per_s"} <= set(train[0])
+
+    state = torch.load(folder / "checkpoint.pt", weights_only=True)
+    assert state["counters"]["step"] == 2000 and state["counters"]["updates"] == 1500
+    assert (folder / "config.yaml").exists()
+
+    run_files = find_run_files(folder)
+    assert len(run_files) == 1
+    run_id = (folder / "wandb_id.txt").read_text().strip()
+    assert run_files[0].name == f"run-{run_id}.wandb"
+    history = [row for row in read_history(run_files[0]) if "eval/return_mean" in row]
+    assert [row["_step"] for row in history] == [1000, 2000]
+    assert [row["eval/return_mean"] for row in history] == pytest.approx([float(r["return_mean"]) for r in evals])
+
+
+def test_finished_run_started_again_does_nothing_more(run_root):
+    run_cli(*TINY, "experiment_name=again", "logger=disabled", run_root=run_root)
+    proc = run_cli(*TINY, "experiment_name=again", "logger=disabled", run_root=run_root)
+    assert "resumed from step 2000" in proc.stdout
+    assert len(read_csv(run_folder(run_root, "again") / "eval.csv")) == 2
+
+
+def test_multirun_writes_one_folder_per_seed(run_root):
+    run_cli("-m", *TINY, "total_steps=1000", "experiment_name=multi", "logger=disabled", "seed=0,1",
+            run_root=run_root)
+    for seed in (0, 1):
+        assert len(read_csv(run_folder(run_root, "multi", seed=seed) / "eval.csv")) == 1
