@@ -5,14 +5,30 @@ from __future__ import annotations
 import torch
 
 from algos.estimators.base import EntropyEstimator
+from algos.knn import knn_entropy
 from algos.squash import squashed_log_prob
 
 
 @torch.no_grad()
-def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: int) -> dict[str, float]:
+def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: int, knn_k: int = 3
+                   ) -> dict[str, float]:
     """Mean entropy per state of a = tanh(x), for every log-density the estimator offers (estimate, bounds,
-    exact), under `entropy/<name>` keys."""
+    exact), under `entropy/<name>` keys, plus the sample-only k-NN estimate and the comparisons that tell how far
+    each number can be trusted.
+
+    entropy/knn: Kozachenko-Leonenko with `knn_k` neighbours on the estimate's own draws a = tanh(x) (the same
+    draws, so knn_error measures the estimator, not sampling noise between two batches). entropy/reference: the
+    exact entropy where the estimator has one, else entropy/knn. entropy/knn_error: knn - exact, where exact exists.
+    entropy/gap_upper: upper - lower, where both exist (it bounds the true gap of the lower bound from above).
+    """
+    diagnostics = estimator.diagnostics(obs, num_samples)
     report = {}
-    for name, (log_prob_x, x) in estimator.diagnostics(obs, num_samples).items():
+    for name, (log_prob_x, x) in diagnostics.items():
         report[f"entropy/{name}"] = float(-squashed_log_prob(log_prob_x, x).mean())
+    report["entropy/knn"] = float(knn_entropy(torch.tanh(diagnostics["estimate"][1]), k=knn_k).mean())
+    report["entropy/reference"] = report.get("entropy/exact", report["entropy/knn"])
+    if "entropy/exact" in report:
+        report["entropy/knn_error"] = report["entropy/knn"] - report["entropy/exact"]
+    if "entropy/upper" in report and "entropy/lower" in report:
+        report["entropy/gap_upper"] = report["entropy/upper"] - report["entropy/lower"]
     return report

@@ -1,7 +1,8 @@
-"""The one network factory every module uses."""
+"""The one network factory every module uses (`mlp`), and the two shapes built from it (`encoder`, `ContextMLP`)."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus, "silu": nn.SiLU}
@@ -18,3 +19,36 @@ def mlp(in_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2, activa
         width = hidden_dim
     layers.append(nn.Linear(width, out_dim))
     return nn.Sequential(*layers)
+
+
+def encoder(in_dim: int, width: int = 256, depth: int = 1, activation: str = "relu") -> nn.Module:
+    """`depth` layers of Linear + activation, the last one included, so the features feed another network;
+    depth 0 passes the input through unchanged."""
+    if depth == 0:
+        return nn.Identity()
+    return nn.Sequential(mlp(in_dim, width, width, depth - 1, activation), ACTIVATIONS[activation]())
+
+
+class ContextMLP(nn.Module):
+    """An MLP over the concatenation [x, c] whose first layer is split into W_x x + W_c c.
+
+    When many x share one context c (many samples per state), W_c c is computed once per context row by
+    `project_context` and broadcast, instead of once per sample: the same function, far fewer FLOPs.
+    """
+
+    def __init__(self, in_dim: int, context_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2,
+                 activation: str = "relu"):
+        super().__init__()
+        if depth < 1:
+            raise ValueError(f"ContextMLP needs at least one hidden layer, got depth={depth}")
+        self.input_layer = nn.Linear(in_dim, hidden_dim)
+        self.context_layer = nn.Linear(context_dim, hidden_dim, bias=False)
+        self.activation = ACTIVATIONS[activation]()
+        self.trunk = mlp(hidden_dim, out_dim, hidden_dim, depth - 1, activation)
+
+    def project_context(self, context: torch.Tensor) -> torch.Tensor:
+        """W_c c for each context row; insert singleton axes before broadcasting against x's sample axes."""
+        return self.context_layer(context)
+
+    def forward(self, x: torch.Tensor, context_projection: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self.activation(self.input_layer(x) + context_projection))

@@ -26,8 +26,10 @@ class SAC:
     target steps in that order.
 
     gamma: discount. tau: Polyak rate of the target critic. lr: Adam step size of every network.
-    target_calibration: subtract a running mean B of gamma * alpha * log pi from the critic target
-    (AR-DAE paper, Appendix G.2); calibration_momentum: B's exponential-average rate.
+    target_calibration: subtract from the critic target a running mean B of its entropy bonus,
+    gamma * (1 - terminated) * alpha * (-log pi), so the target is centred (AR-DAE paper, Appendix G.2, with the
+    sign of the authors' code: the paper's formula read literally doubles the bonus instead of centring it);
+    calibration_momentum: B's exponential-average rate.
     """
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
@@ -84,7 +86,8 @@ class SAC:
         metrics["train/alpha"] = alpha
 
         if self.target_calibration:
-            self.target_shift.lerp_(self.gamma * alpha * next_log_prob.mean(), self.calibration_momentum)
+            bonus = -self.gamma * alpha * (1.0 - batch.terminated) * next_log_prob
+            self.target_shift.lerp_(bonus.mean(), self.calibration_momentum)
             metrics["train/target_shift"] = self.target_shift.clone()
 
         with torch.no_grad():

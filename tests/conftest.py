@@ -39,3 +39,11 @@ def run_folder(run_root: Path, experiment: str, env: str = "inverted_pendulum", 
 @pytest.fixture
 def run_root(tmp_path: Path) -> Path:
     return tmp_path / "runs"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def one_torch_thread():
+    """The networks in unit tests are tiny: one thread avoids oversubscribing a 2-core machine."""
+    import torch
+
+    torch.set_num_threads(1)

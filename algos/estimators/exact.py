@@ -1,26 +1,39 @@
-"""The exact estimator: the policy's own log-density (Gaussian, normalizing flow)."""
+"""The exact estimator: the policy's own log-density (Gaussian, normalizing flow, deterministic Euler flow)."""
 
 from __future__ import annotations
 
 import torch
 
 from algos.estimators.base import EntropyEstimator
-from algos.policies.base import PolicySample
+from algos.policies.base import Policy, PolicySample, repeat_obs
 
 
 class ExactEstimator(EntropyEstimator):
-    """Uses the log-density the policy returns with its sample; gradients flow by the change of variables."""
+    """Uses the policy's exact log-density (Policy.exact_log_prob); gradients flow by the change of variables.
 
-    families = ("gaussian", "nf")
+    The flow family fits only without added noise: then the Euler map is a bijection and its log-density follows
+    from the Jacobians; with noise its density is an intractable integral over z.
+    """
+
+    families = ("gaussian", "nf", "flow")
+
+    @classmethod
+    def refusal(cls, policy: Policy) -> str | None:
+        reason = super().refusal(policy)
+        if reason is None and getattr(policy, "noise_std", 0.0) > 0:
+            return (f"{cls.__name__} needs a deterministic flow, but noise_std={policy.noise_std}: "
+                    "set algo.policy.noise_std=0 or use entropy=vi_bound")
+        return reason
 
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
-        if sample.log_prob is None:
+        log_prob = self.policy.exact_log_prob(obs, sample)
+        if log_prob is None:
             raise ValueError(f"{type(self.policy).__name__} returned no exact log-density")
-        return sample.log_prob
+        return log_prob
 
     @torch.no_grad()
     def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         sample = self.policy.sample(obs, num_samples)
-        log_prob = sample.log_prob
+        log_prob = self.log_prob(repeat_obs(obs, num_samples), sample)
         # The exact value is its own reference: report it under both names so the k-NN check can compare.
         return {"estimate": (log_prob, sample.x), "exact": (log_prob, sample.x)}

@@ -15,12 +15,14 @@ class PolicySample:
 
     `x` has shape [B, d] for one sample per state or [B, n, d] for n samples per state. `noise` is the base noise
     the sample was pushed forward from (Gaussian eps, flow z, implicit eps), same leading shape as `x`.
-    `log_prob` is the exact log-density of `x` where the family gives it cheaply, else None.
+    `log_prob` is the exact log-density of `x` where the family gives it cheaply, else None. `extras` holds
+    family-specific intermediates an estimator needs (the flow's pre-noise end point), named by the family.
     """
 
     x: torch.Tensor
     noise: torch.Tensor
     log_prob: torch.Tensor | None = None
+    extras: dict[str, torch.Tensor] | None = None
 
 
 class Policy(nn.Module):
@@ -40,6 +42,14 @@ class Policy(nn.Module):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """A deterministic pre-squash action for evaluation (the mean, or the image of zero noise)."""
         raise NotImplementedError
+
+    def exact_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor | None:
+        """The exact, differentiable log-density of `sample.x`, or None where the family has none.
+
+        Families whose density costs extra work (the Euler flow's Jacobians) compute it here, only when an
+        estimator asks; the rest return what `sample` already carries.
+        """
+        return sample.log_prob
 
     def penalty(self, obs: torch.Tensor, sample: PolicySample) -> tuple[torch.Tensor, dict] | None:
         """An extra term for the actor loss (e.g. Jacobian clamping), or None where the family has none."""

@@ -17,6 +17,12 @@ def diag_normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Ten
     return (-0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
 
 
+def bounded_log_std(raw: torch.Tensor, log_std_min: float, log_std_max: float) -> torch.Tensor:
+    """Squashes a raw network output smoothly into [log_std_min, log_std_max]: unlike a hard clip, the gradient
+    never vanishes at the bounds."""
+    return log_std_min + 0.5 * (log_std_max - log_std_min) * (torch.tanh(raw) + 1.0)
+
+
 class GaussianPolicy(Policy):
     """x = mean(s) + std(s) * eps. Log-std is squashed smoothly into [log_std_min, log_std_max] so that
     gradients never vanish at a hard clip."""
@@ -32,8 +38,7 @@ class GaussianPolicy(Policy):
 
     def _mean_log_std(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mean, raw = self.net(obs).chunk(2, dim=-1)
-        log_std = self.log_std_min + 0.5 * (self.log_std_max - self.log_std_min) * (torch.tanh(raw) + 1.0)
-        return mean, log_std
+        return mean, bounded_log_std(raw, self.log_std_min, self.log_std_max)
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
         mean, log_std = self._mean_log_std(obs)

@@ -1,0 +1,130 @@
+"""Updates per second of the full loop (env step + one update) for each algorithm, against Stable-Baselines3
+SAC configured identically and measured in the same run, plus each update's FLOP floor on this machine.
+
+    python -m scripts.bench_throughput                         # SAC-Gaussian vs SB3 on HalfCheetah-v5
+    python -m scripts.bench_throughput --algos sac_gaussian,sac_nf,sac_flow_vi --steps 2000
+
+Rounds alternate ours / SB3 so drift in machine speed hits both; medians are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from torch.utils.flop_counter import FlopCounterMode
+
+from runner import build
+from runner.trainer import Trainer
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def compose_config(algo: str, env: str, steps: int, warmup: int, overrides: list[str]):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=[
+            f"algo={algo}", f"env={env}", f"total_steps={warmup + steps}", f"warmup_steps={warmup}",
+            f"eval_every={warmup + steps}", "eval_episodes=1", f"log_every={steps // 4}",
+            f"checkpoint_every={10 * (warmup + steps)}", "logger=disabled", "progress=false", *overrides])
+
+
+def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overrides: list[str]) -> tuple[float, float]:
+    """Median updates/s of the real Trainer loop over its logged intervals (the first is discarded as warm-up),
+    and the FLOPs of one update."""
+    cfg = compose_config(algo, env_name, steps, warmup, overrides)
+    device = torch.device("cpu")
+    env, eval_env = build.build_envs(cfg)
+    obs_dim, act_dim = build.dims(env)
+    agent = build.build_agent(cfg, obs_dim, act_dim, device)
+    buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
+    with tempfile.TemporaryDirectory() as tmp:
+        logger = build.build_logger(cfg, Path(tmp))
+        Trainer(env, eval_env, agent, buffer, logger, Path(tmp), seed=0, total_steps=cfg.total_steps,
+                warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
+                eval_episodes=1, eval_deterministic=True, log_every=cfg.log_every,
+                checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
+                diagnostic_samples=8, progress=False).run()
+        rates = [float(r["time/updates_per_s"]) for r in logger.train_log.rows()][1:]
+    with FlopCounterMode(display=False) as counter:
+        agent.update(buffer.sample(cfg.sac.batch_size))
+    return statistics.median(rates), counter.get_total_flops()
+
+
+def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
+    """SB3 SAC with the same sizes: 256x256 nets, batch 256, one gradient step per env step, CPU."""
+    from stable_baselines3 import SAC as SB3SAC
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Clock(BaseCallback):
+        def _on_step(self) -> bool:
+            if self.num_timesteps == warmup:
+                self.start = time.perf_counter()
+            return True
+
+    clock = Clock()
+    model = SB3SAC("MlpPolicy", env_id, learning_starts=warmup, batch_size=256, train_freq=1, gradient_steps=1,
+                   policy_kwargs={"net_arch": [256, 256]}, device="cpu", seed=0, verbose=0)
+    model.learn(total_timesteps=warmup + steps, callback=clock)
+    return steps / (time.perf_counter() - clock.start)
+
+
+def matmul_flops_per_s(size: int = 256, batch: int = 256, repeats: int = 2000) -> float:
+    """The machine's rate for the matmul shape that dominates these updates ([256, 256] @ [256, 256])."""
+    a, b = torch.randn(batch, size), torch.randn(size, size)
+    for _ in range(50):
+        a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * batch * size * size * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--algos", default="sac_gaussian", help="comma-separated conf/algo names")
+    parser.add_argument("--env", default="halfcheetah")
+    parser.add_argument("--steps", type=int, default=2000, help="timed env steps (= updates) per round")
+    parser.add_argument("--warmup", type=int, default=1000, help="random steps before the first update")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-sb3", action="store_true", help="skip the Stable-Baselines3 reference")
+    parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
+    args = parser.parse_args()
+    algos = args.algos.split(",")
+    env_id = compose_config(algos[0], args.env, args.steps, args.warmup, []).env.id
+
+    ours: dict[str, list[float]] = {a: [] for a in algos}
+    flops: dict[str, float] = {}
+    reference: list[float] = []
+    for round_ in range(args.rounds):
+        for algo in algos:
+            rate, flops[algo] = ours_updates_per_s(algo, args.env, args.steps, args.warmup, args.override)
+            ours[algo].append(rate)
+            print(f"round {round_ + 1}: {algo:14s} {rate:7.1f} updates/s", flush=True)
+        if not args.no_sb3:
+            reference.append(sb3_updates_per_s(env_id, args.steps, args.warmup))
+            print(f"round {round_ + 1}: {'SB3 SAC':14s} {reference[-1]:7.1f} updates/s", flush=True)
+
+    rate = matmul_flops_per_s()
+    base = statistics.median(ours[algos[0]])
+    sb3 = statistics.median(reference) if reference else None
+    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, matmul rate {rate / 1e9:.0f} GFLOP/s, "
+          f"medians of {args.rounds} rounds of {args.steps} steps")
+    print(f"| algo | updates/s | vs SB3 | vs {algos[0]} | GFLOP/update | time / FLOP floor |")
+    print("|---|---|---|---|---|---|")
+    for algo in algos:
+        ups = statistics.median(ours[algo])
+        floor_s = flops[algo] / rate
+        vs_sb3 = f"{ups / sb3:.2f}" if sb3 else "-"
+        print(f"| {algo} | {ups:.1f} | {vs_sb3} | {ups / base:.2f} | {flops[algo] / 1e9:.2f} | "
+              f"{(1 / ups) / floor_s:.2f} |")
+    if sb3:
+        print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {sb3 / base:.2f} | | |")
+
+
+if __name__ == "__main__":
+    main()
