@@ -42,8 +42,7 @@ def test_other_groups_compose(group: str):
 
 @pytest.mark.parametrize("env", choices("env"))
 def test_every_task_constructs_and_steps(env: str):
-    cfg = OmegaConf.load(CONF / "env" / f"{env}.yaml")
-    task = make_env(cfg.id)
+    task = make_env(compose_with(f"env={env}").env.id)
     obs, _ = task.reset(seed=0)
     assert task.action_space.low.min() == -1.0 and task.action_space.high.max() == 1.0
     for _ in range(5):
