@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run test test-slow test-slurm bench clean
+.PHONY: setup run test test-slow test-slurm slurm-up slurm-down smoke bench clean
 
 setup: $(STAMP)
 
@@ -26,8 +26,21 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(PYTEST) -m slow
 
-test-slurm: $(STAMP)
+# Needs root and apt: scripts/slurm_local.sh installs and starts a one-node SLURM cluster (state in /tmp/slurm-local).
+test-slurm: $(STAMP) slurm-up
 	$(PYTEST) -m slurm
+
+slurm-up:
+	scripts/slurm_local.sh start
+
+slurm-down:
+	scripts/slurm_local.sh stop
+
+# The paper_table1 sweep at a tiny budget on this machine, then its tables and curves.
+smoke: $(STAMP)
+	$(PY) -m runner experiment=smoke
+	$(PY) -m scripts.tables runs/smoke
+	$(PY) -m scripts.plots runs/smoke
 
 bench: $(STAMP)
 	$(PY) -m scripts.bench_throughput

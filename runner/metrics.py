@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-import math
+import sys
 import uuid
 from pathlib import Path
 
@@ -81,12 +81,26 @@ class WandbSink:
         return str(Path(self.run.dir).parent) if self.run else None
 
     def log(self, row: dict, step: int) -> None:
-        if self.run is not None:
+        if self.run is None:
+            return
+        try:
             self.run.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
+        except Exception as err:  # noqa: BLE001 - see _drop
+            self._drop(err)
 
     def finish(self) -> None:
-        if self.run is not None:
+        if self.run is None:
+            return
+        try:
             self.run.finish()
+        except Exception as err:  # noqa: BLE001 - see _drop
+            self._drop(err)
+
+    def _drop(self, err: Exception) -> None:
+        """W&B is a mirror, not the record: when its service dies (SLURM signals every process of a requeued job,
+        W&B's first) the run goes on with its CSV files, and a restart resumes the same W&B run."""
+        print(f"warning: W&B stopped ({err!r}); eval.csv and train.csv go on", file=sys.stderr, flush=True)
+        self.run = None
 
 
 class MetricsLogger:
@@ -114,6 +128,3 @@ def _eval_key(key: str) -> str:
     """eval.csv keeps short column names; W&B gets them under eval/ (entropy/ keys are already namespaced)."""
     return key if "/" in key else f"eval/{key}"
 
-
-def all_finite(values: dict) -> bool:
-    return all(math.isfinite(v) for v in values.values() if isinstance(v, float))

@@ -3,6 +3,7 @@ SAC configured identically and measured in the same run, plus each update's FLOP
 
     python -m scripts.bench_throughput                         # SAC-Gaussian vs SB3 on HalfCheetah-v5
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf,sac_flow_vi --steps 2000
+    python -m scripts.bench_throughput --algos sac_gaussian,sac_ar_dae --updates-only 5 --no-sb3   # Table 7 cost
 
 Rounds alternate ours / SB3 so drift in machine speed hits both; medians are reported.
 """
@@ -55,6 +56,32 @@ def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overri
     return statistics.median(rates), counter.get_total_flops()
 
 
+def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, overrides: list[str]
+                       ) -> tuple[float, float]:
+    """Updates/s of agent.update alone on a buffer of random transitions, for algorithms whose update is too
+    expensive on a CPU to time the whole loop (SAC-AR-DAE at Table 7 settings); and the FLOPs of one update."""
+    cfg = compose_config(algo, env_name, updates, warmup, overrides)
+    env, _ = build.build_envs(cfg)
+    obs_dim, act_dim = build.dims(env)
+    device = torch.device("cpu")
+    agent = build.build_agent(cfg, obs_dim, act_dim, device)
+    buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
+    obs, _ = env.reset(seed=0)
+    for _ in range(warmup):
+        action = env.action_space.sample()
+        next_obs, reward, terminated, truncated, _ = env.step(action)
+        buffer.add(obs, action, reward, next_obs, terminated)
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    agent.update(buffer.sample(cfg.sac.batch_size))  # first call allocates; not timed
+    start = time.perf_counter()
+    for _ in range(updates):
+        agent.update(buffer.sample(cfg.sac.batch_size))
+    rate = updates / (time.perf_counter() - start)
+    with FlopCounterMode(display=False) as counter:
+        agent.update(buffer.sample(cfg.sac.batch_size))
+    return rate, counter.get_total_flops()
+
+
 def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
     """SB3 SAC with the same sizes: 256x256 nets, batch 256, one gradient step per env step, CPU."""
     from stable_baselines3 import SAC as SB3SAC
@@ -73,15 +100,22 @@ def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
     return steps / (time.perf_counter() - clock.start)
 
 
-def matmul_flops_per_s(size: int = 256, batch: int = 256, repeats: int = 2000) -> float:
-    """The machine's rate for the matmul shape that dominates these updates ([256, 256] @ [256, 256])."""
-    a, b = torch.randn(batch, size), torch.randn(size, size)
-    for _ in range(50):
+def matmul_flops_per_s(rows: int, size: int = 256, seconds: float = 1.0) -> float:
+    """The machine's rate for [rows, 256] @ [256, 256], the layer shape of every network here."""
+    a, b = torch.randn(rows, size), torch.randn(size, size)
+    for _ in range(5):
         a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
         a @ b
-    return 2 * batch * size * size * repeats / (time.perf_counter() - start)
+        done += 1
+    return 2 * rows * size * size * done / (time.perf_counter() - start)
+
+
+def floor_rate() -> float:
+    """The best matmul rate over batch sizes from one SAC batch (256 rows) to AR-DAE's 256 x 128 samples: the
+    floor assumes every FLOP runs at the machine's best rate for this layer width."""
+    return max(matmul_flops_per_s(rows) for rows in (256, 4096, 32768))
 
 
 def main() -> None:
@@ -92,6 +126,8 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1000, help="random steps before the first update")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-sb3", action="store_true", help="skip the Stable-Baselines3 reference")
+    parser.add_argument("--updates-only", type=int, default=0, metavar="N",
+                        help="time N updates alone instead of the loop (for SAC-AR-DAE at Table 7 settings)")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
     args = parser.parse_args()
     algos = args.algos.split(",")
@@ -102,18 +138,21 @@ def main() -> None:
     reference: list[float] = []
     for round_ in range(args.rounds):
         for algo in algos:
-            rate, flops[algo] = ours_updates_per_s(algo, args.env, args.steps, args.warmup, args.override)
+            measure = updates_only_per_s if args.updates_only else ours_updates_per_s
+            count = args.updates_only or args.steps
+            rate, flops[algo] = measure(algo, args.env, count, args.warmup, args.override)
             ours[algo].append(rate)
             print(f"round {round_ + 1}: {algo:14s} {rate:7.1f} updates/s", flush=True)
         if not args.no_sb3:
             reference.append(sb3_updates_per_s(env_id, args.steps, args.warmup))
             print(f"round {round_ + 1}: {'SB3 SAC':14s} {reference[-1]:7.1f} updates/s", flush=True)
 
-    rate = matmul_flops_per_s()
+    rate = floor_rate()
     base = statistics.median(ours[algos[0]])
     sb3 = statistics.median(reference) if reference else None
-    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, matmul rate {rate / 1e9:.0f} GFLOP/s, "
-          f"medians of {args.rounds} rounds of {args.steps} steps")
+    what = f"{args.updates_only} updates alone" if args.updates_only else f"{args.steps} loop steps"
+    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, best matmul rate {rate / 1e9:.0f} GFLOP/s, "
+          f"medians of {args.rounds} rounds of {what}")
     print(f"| algo | updates/s | vs SB3 | vs {algos[0]} | GFLOP/update | time / FLOP floor |")
     print("|---|---|---|---|---|---|")
     for algo in algos:

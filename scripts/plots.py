@@ -1,0 +1,95 @@
+"""Learning curves of a sweep folder, one PNG per task, algorithms as lines (seed 002, Figure 6 style).
+
+    python -m scripts.plots runs/paper_table1 [--out DIR]
+
+Each seed's curve is smoothed with a Savitzky-Golay filter (window 7, order 2, as the paper's Appendix G.3 says);
+the line is the mean over seeds and the band one standard error of that mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: no display on clusters and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from scipy.signal import savgol_filter  # noqa: E402
+
+from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs,  # noqa: E402
+                                   group_runs, ordered)
+
+SMOOTH_WINDOW = 7      # evaluation points in the Savitzky-Golay window (paper)
+SMOOTH_ORDER = 2       # polynomial order of the filter (paper)
+
+
+def smooth(values: np.ndarray) -> np.ndarray:
+    """Savitzky-Golay with the paper's window, shrunk to the longest odd window a short curve allows.
+
+    A curve too short for any window above the order (fewer than 3 points) is returned as it is.
+    """
+    window = min(SMOOTH_WINDOW, len(values) if len(values) % 2 else len(values) - 1)
+    if window <= SMOOTH_ORDER:
+        return values.astype(float)
+    return savgol_filter(values.astype(float), window, SMOOTH_ORDER)
+
+
+def mean_and_stderr(runs: list[Run]) -> pd.DataFrame:
+    """Per evaluation step: mean of the smoothed seed curves, its standard error, and how many seeds reached it."""
+    curves = pd.DataFrame({run.seed: pd.Series(smooth(run.curve["return_mean"].to_numpy()),
+                                               index=run.curve["step"].to_numpy()) for run in runs})
+    count = curves.count(axis=1)
+    stderr = (curves.std(axis=1, ddof=1) / np.sqrt(count)).fillna(0.0)  # one seed: no band
+    return pd.DataFrame({"mean": curves.mean(axis=1), "stderr": stderr, "seeds": count}).sort_index()
+
+
+def plot_task(task: str, by_algo: dict[str, list[Run]], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for algo in ordered(by_algo, ALGO_ORDER):
+        stats = mean_and_stderr(by_algo[algo])
+        steps = stats.index.to_numpy()
+        (line,) = ax.plot(steps, stats["mean"], label=f"{algo_label(algo)} ({len(by_algo[algo])} seeds)")
+        ax.fill_between(steps, stats["mean"] - stats["stderr"], stats["mean"] + stats["stderr"],
+                        color=line.get_color(), alpha=0.2, linewidth=0)
+    ax.set_title(task)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("average return")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_sweep(sweep_dir: Path, out_dir: Path) -> list[Path]:
+    groups = group_runs(find_runs(sweep_dir))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for task in ordered({task for task, _ in groups}, TASK_ORDER):
+        by_algo = {algo: runs for (t, algo), runs in groups.items() if t == task}
+        paths.append(plot_task(task, by_algo, out_dir / f"{task}.png"))
+    return paths
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder, e.g. runs/paper_table1")
+    parser.add_argument("--out", type=Path, help="where the PNGs go (default: <sweep folder>/plots)")
+    args = parser.parse_args(argv)
+    try:
+        paths = plot_sweep(args.sweep_dir, args.out or args.sweep_dir / "plots")
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Finds the finished and running runs of a sweep folder and reads their evaluation curves (eval.csv)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from omegaconf import OmegaConf
+
+EVAL_FILE = "eval.csv"
+CONFIG_FILE = "config.yaml"
+SEED_FOLDER = re.compile(r"seed(\d+)$")
+
+# Paper order first (Table 1's rows and columns); anything else follows alphabetically.
+TASK_ORDER = ["halfcheetah", "ant", "hopper", "walker2d", "humanoid", "humanoid_rllab"]
+ALGO_ORDER = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae_no_jc", "sac_flow_vi"]
+ALGO_LABELS = {"sac_gaussian": "SAC", "sac_nf": "SAC-NF", "sac_ar_dae": "SAC-AR-DAE",
+               "sac_ar_dae_no_jc": "SAC-AR-DAE (w/o jc)", "sac_flow_vi": "SAC-Flow-VI"}
+
+
+class SweepError(Exception):
+    """A sweep folder the scripts cannot read; the message says what to pass instead."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One seed of one algorithm on one task: its evaluation curve (steps ascending, one row per step)."""
+    task: str
+    algo: str
+    seed: int
+    folder: Path
+    curve: pd.DataFrame  # columns: step, return_mean
+
+
+def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
+    """(task, algo, seed) from the run's saved config when it has one, else from <env>/<algo>/seed<n>."""
+    config_path = folder / CONFIG_FILE
+    if config_path.exists():
+        config = OmegaConf.to_container(OmegaConf.load(config_path))
+        try:
+            return config["env"]["name"], config["algo"]["name"], int(config["seed"])
+        except (KeyError, TypeError):
+            pass  # an older or foreign config: fall back to the folder names
+    parts = folder.relative_to(sweep_dir).parts
+    match = SEED_FOLDER.match(parts[-1]) if parts else None
+    if len(parts) < 3 or match is None:
+        raise SweepError(f"{folder}: expected <env>/<algo>/seed<n> (or a config.yaml naming env, algo and seed)")
+    return parts[-3], parts[-2], int(match.group(1))
+
+
+def read_curve(path: Path) -> pd.DataFrame:
+    """step and return_mean, one row per step: a resumed run's repeated steps keep their last row."""
+    frame = pd.read_csv(path, usecols=["step", "return_mean"])
+    frame = frame.drop_duplicates("step", keep="last").sort_values("step")
+    return frame.reset_index(drop=True)
+
+
+def find_runs(sweep_dir: str | Path) -> list[Run]:
+    """Every run under `sweep_dir` with at least one evaluation. Raises SweepError if there is none."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise SweepError(f"{sweep_dir} is not a folder")
+    runs, seen = [], {}
+    for eval_path in sorted(sweep_dir.rglob(EVAL_FILE)):
+        if any(part.startswith(".") for part in eval_path.relative_to(sweep_dir).parts):
+            continue  # .submitit/, .hydra/: never run folders
+        task, algo, seed = _identity(eval_path.parent, sweep_dir)
+        key = (task, algo, seed)
+        if key in seen:
+            raise SweepError(f"two runs of {task}/{algo}/seed{seed}: {seen[key]} and {eval_path.parent}; "
+                             "pass one experiment's folder (runs/<experiment_name>)")
+        seen[key] = eval_path.parent
+        curve = read_curve(eval_path)
+        if curve.empty:
+            print(f"note: {eval_path} has no evaluation yet; skipped", file=sys.stderr)
+            continue
+        runs.append(Run(task, algo, seed, eval_path.parent, curve))
+    if not runs:
+        raise SweepError(f"no {EVAL_FILE} with evaluations under {sweep_dir} "
+                         f"(expected <env>/<algo>/seed<n>/{EVAL_FILE}, e.g. runs/<experiment_name>)")
+    return runs
+
+
+def ordered(names, order: list[str]) -> list[str]:
+    """Names in the paper's order, then the rest alphabetically."""
+    names = set(names)
+    return [n for n in order if n in names] + sorted(names - set(order))
+
+
+def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
+    """Runs keyed by (task, algo), seeds ascending."""
+    groups: dict[tuple[str, str], list[Run]] = {}
+    for run in sorted(runs, key=lambda r: r.seed):
+        groups.setdefault((run.task, run.algo), []).append(run)
+    return groups
+
+
+def algo_label(algo: str) -> str:
+    return ALGO_LABELS.get(algo, algo)

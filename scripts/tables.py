@@ -1,0 +1,183 @@
+"""The paper's result tables from a sweep folder: maximum and normalized average return (seed 002, Appendix G.3).
+
+    python -m scripts.tables runs/paper_table1 [--paper] [--format md|latex|csv] [--out DIR] [--decimals N]
+
+Per seed, from the evaluation curve in eval.csv (return_mean = the average return of one evaluation):
+  maximum average return     = max over evaluation points of return_mean   (Tables 1 and 3)
+  normalized average return  = mean over evaluation points of return_mean  (Table 4, "approximately the area under
+                               the learning curve")
+then mean and standard deviation of those per-seed numbers over seeds. Rows are tasks, columns algorithms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from scripts import paper_numbers
+from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
+                                   ordered)
+
+# The paper says "one standard deviation over five random seeds" without saying which. We use the population std
+# (ddof=0, numpy's default, which the authors' numpy code most likely used); the sample std (ddof=1) is larger by
+# sqrt(n/(n-1)), 1.118 for five seeds.
+STD_DDOF = 0
+
+STATISTICS = {  # key -> (title, per-seed reduction of the return_mean curve)
+    "max_average_return": ("Maximum average return", np.max),
+    "normalized_average_return": ("Normalized average return", np.mean),
+}
+PAPER_STATISTICS = {"max_average_return": (paper_numbers.MAX_AVERAGE_RETURN, "Tables 1 and 3"),
+                    "normalized_average_return": (paper_numbers.NORMALIZED_AVERAGE_RETURN, "Table 4")}
+FILE_SUFFIXES = {"md": "md", "latex": "tex", "csv": "csv"}
+
+
+@dataclass(frozen=True)
+class Cell:
+    mean: float
+    std: float
+    n_seeds: int
+
+
+@dataclass(frozen=True)
+class Table:
+    statistic: str               # a key of STATISTICS
+    source: str                  # "ours" or "paper"
+    title: str
+    rows: list[tuple[str, str]]  # (task key, row label)
+    algos: list[str]
+    cells: dict[tuple[str, str], Cell]
+
+
+def seed_statistic(per_seed: list[float]) -> Cell:
+    values = np.asarray(per_seed, dtype=float)
+    return Cell(float(values.mean()), float(values.std(ddof=STD_DDOF)), len(values))
+
+
+def measured_tables(runs: list[Run]) -> list[Table]:
+    groups = group_runs(runs)
+    tasks = ordered({task for task, _ in groups}, TASK_ORDER)
+    algos = ordered({algo for _, algo in groups}, ALGO_ORDER)
+    tables = []
+    for statistic, (title, reduce) in STATISTICS.items():
+        cells = {key: seed_statistic([float(reduce(run.curve["return_mean"])) for run in group])
+                 for key, group in groups.items()}
+        tables.append(Table(statistic, "ours", title, [(t, t) for t in tasks], algos, cells))
+    return tables
+
+
+def paper_table(statistic: str) -> Table:
+    numbers, which = PAPER_STATISTICS[statistic]
+    rows = [(task, f"{label} (ours: {task})" if task not in paper_numbers.RLLAB_TASKS else f"{label} (paper only)")
+            for task, label in paper_numbers.PAPER_TASK_LABELS.items()]
+    cells = {(task, algo): Cell(float(m), float(s), 5) for task, by_algo in numbers.items()
+             for algo, (m, s) in by_algo.items()}
+    title = f"{STATISTICS[statistic][0]}, paper ({which}, gym -v2)"
+    return Table(statistic, "paper", title, rows, list(paper_numbers.PAPER_ALGOS), cells)
+
+
+def _caption(table: Table) -> str:
+    seeds = {cell.n_seeds for cell in table.cells.values()}
+    n = max(seeds) if seeds else 0
+    spread = "population standard deviation" if table.source == "ours" else "one standard deviation"
+    return f"{table.title}: mean ± {spread} over {n} seeds"
+
+
+def _cell_text(table: Table, key: tuple[str, str], decimals: int, pm: str) -> str | None:
+    cell = table.cells.get(key)
+    if cell is None:
+        return None
+    text = f"{cell.mean:.{decimals}f}{pm}{cell.std:.{decimals}f}"
+    most = max(c.n_seeds for c in table.cells.values())
+    return text + (f" (n={cell.n_seeds})" if cell.n_seeds < most else "")
+
+
+def to_markdown(table: Table, decimals: int) -> str:
+    lines = [f"**{_caption(table)}**", "",
+             "| Task | " + " | ".join(algo_label(a) for a in table.algos) + " |",
+             "| --- |" + " ---: |" * len(table.algos)]
+    for task, label in table.rows:
+        cells = [_cell_text(table, (task, a), decimals, " ± ") or "–" for a in table.algos]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _latex_escape(text: str) -> str:
+    for char in "\\&%$#_{}":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
+def to_latex(table: Table, decimals: int) -> str:
+    caption = _latex_escape(_caption(table)).replace("±", "$\\pm$")
+    lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{caption}.}}",
+             "\\begin{tabular}{l" + "r" * len(table.algos) + "}", "\\toprule",
+             "Task & " + " & ".join(_latex_escape(algo_label(a)) for a in table.algos) + " \\\\", "\\midrule"]
+    for task, label in table.rows:
+        cells = [_cell_text(table, (task, a), decimals, " $\\pm$ ") or "--" for a in table.algos]
+        lines.append(_latex_escape(label) + " & " + " & ".join(cells) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(tables: list[Table]) -> str:
+    """Long format, full precision: one line per (source, statistic, task, algo)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["source", "statistic", "task", "algo", "mean", "std", "n_seeds"])
+    for table in tables:
+        for task, _ in table.rows:
+            for algo in table.algos:
+                cell = table.cells.get((task, algo))
+                if cell is not None:
+                    writer.writerow([table.source, table.statistic, task, algo, cell.mean, cell.std, cell.n_seeds])
+    return out.getvalue()
+
+
+def render(tables: list[Table], fmt: str, decimals: int) -> str:
+    if fmt == "csv":
+        return to_csv(tables)
+    write = to_markdown if fmt == "md" else to_latex
+    return "\n".join(write(table, decimals) for table in tables)
+
+
+def build_tables(sweep_dir: Path, with_paper: bool) -> list[Table]:
+    tables = []
+    for table in measured_tables(find_runs(sweep_dir)):
+        tables.append(table)
+        if with_paper:
+            tables.append(paper_table(table.statistic))
+    return tables
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sweep_dir", type=Path, help="a sweep folder, e.g. runs/paper_table1")
+    parser.add_argument("--paper", action="store_true", help="also print the paper's numbers (Tables 1/3 and 4)")
+    parser.add_argument("--format", choices=list(FILE_SUFFIXES), default="md", help="what to print (default md)")
+    parser.add_argument("--out", type=Path, help="also write tables.md, tables.tex and tables.csv into this folder")
+    parser.add_argument("--decimals", type=int, default=0, help="digits after the point (the paper uses 0)")
+    args = parser.parse_args(argv)
+    try:
+        tables = build_tables(args.sweep_dir, args.paper)
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(render(tables, args.format, args.decimals), end="")
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for fmt, suffix in FILE_SUFFIXES.items():
+            path = args.out / f"tables.{suffix}"
+            path.write_text(render(tables, fmt, args.decimals))
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

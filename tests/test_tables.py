@@ -1,0 +1,142 @@
+"""scripts.tables and scripts.plots on hand-made eval.csv files whose statistics are worked out by hand below."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scripts import plots, tables
+
+REPO = Path(__file__).resolve().parents[1]
+HEADER = "step,return_mean,return_std,episodes,eval_mode,entropy/estimate\n"
+
+# (task, algo, seed) -> [(step, return_mean), ...]. Per seed: max and mean of return_mean.
+CURVES = {
+    ("hopper", "sac_gaussian", 0): [(10, 100), (20, 300), (30, 200)],             # max 300, mean 200
+    ("hopper", "sac_gaussian", 1): [(10, 200), (20, 999), (20, 400), (30, 600)],  # resumed: step 20 keeps 400;
+                                                                                  # max 600, mean 400
+    ("hopper", "sac_gaussian", 2): [(10, 0), (20, 0), (30, 300)],                 # max 300, mean 100
+    ("hopper", "sac_nf", 0): [(10, 1000), (20, 2000)],                            # max 2000, mean 1500
+    ("hopper", "sac_nf", 1): [(10, 3000), (20, 1000)],                            # max 3000, mean 2000
+    ("walker2d", "sac_gaussian", 1): [(10, 250)],                                 # max 250, mean 250
+}
+# Named only by its config.yaml: its folder says nothing about task, algo or seed.
+CONFIG_NAMED = ("walker2d", "sac_gaussian", 0, [(10, 50), (20, 150)])             # max 150, mean 100
+
+# Population std (ddof=0) over seeds:
+#   hopper/SAC     max  [300, 600, 300]  -> 400 ± sqrt(20000) = 141.42;  mean [200, 400, 100] -> 233.33 ± 124.72
+#   hopper/SAC-NF  max  [2000, 3000]     -> 2500 ± 500;                   mean [1500, 2000]     -> 1750 ± 250
+#   walker2d/SAC   max  [150, 250]       -> 200 ± 50;                     mean [100, 250]       -> 175 ± 75
+
+
+def write_eval(folder: Path, points: list[tuple[int, float]]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = "".join(f"{step},{ret},1.0,10,mean_action,0.5\n" for step, ret in points)
+    (folder / "eval.csv").write_text(HEADER + rows)
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    root = tmp_path / "paper_table1"
+    for (task, algo, seed), points in CURVES.items():
+        write_eval(root / task / algo / f"seed{seed}", points)
+    task, algo, seed, points = CONFIG_NAMED
+    folder = root / "renamed" / "by_hand"
+    write_eval(folder, points)
+    (folder / "config.yaml").write_text(f"env:\n  name: {task}\nalgo:\n  name: {algo}\nseed: {seed}\n")
+    write_eval(root / "hopper" / "sac_ar_dae" / "seed0", [])      # no evaluation yet: skipped, no column
+    write_eval(root / ".submitit" / "1_0" / "x" / "seed0", [(10, 1e9)])  # hidden folders are never runs
+    return root
+
+
+def cells_of(table: tables.Table) -> dict:
+    return {key: (round(c.mean, 2), round(c.std, 2), c.n_seeds) for key, c in table.cells.items()}
+
+
+def test_both_statistics_to_the_digit(sweep: Path) -> None:
+    best, normalized = tables.measured_tables(tables.find_runs(sweep))
+    assert best.statistic == "max_average_return" and normalized.statistic == "normalized_average_return"
+    assert cells_of(best) == {("hopper", "sac_gaussian"): (400.0, 141.42, 3), ("hopper", "sac_nf"): (2500.0, 500.0, 2),
+                              ("walker2d", "sac_gaussian"): (200.0, 50.0, 2)}
+    assert cells_of(normalized) == {("hopper", "sac_gaussian"): (233.33, 124.72, 3),
+                                    ("hopper", "sac_nf"): (1750.0, 250.0, 2),
+                                    ("walker2d", "sac_gaussian"): (175.0, 75.0, 2)}
+    assert best.rows == [("hopper", "hopper"), ("walker2d", "walker2d")]
+    assert best.algos == ["sac_gaussian", "sac_nf"]
+
+
+def test_markdown(sweep: Path, capsys) -> None:
+    assert tables.main([str(sweep)]) == 0
+    text = capsys.readouterr().out
+    assert "**Maximum average return: mean ± population standard deviation over 3 seeds**" in text
+    assert "| Task | SAC | SAC-NF |" in text
+    assert "| hopper | 400 ± 141 | 2500 ± 500 (n=2) |" in text
+    assert "| walker2d | 200 ± 50 (n=2) | – |" in text
+    assert "| hopper | 233 ± 125 | 1750 ± 250 (n=2) |" in text
+    assert "| walker2d | 175 ± 75 (n=2) | – |" in text
+    assert tables.main([str(sweep), "--decimals", "2"]) == 0
+    assert "| hopper | 400.00 ± 141.42 | 2500.00 ± 500.00 (n=2) |" in capsys.readouterr().out
+
+
+def test_latex(sweep: Path, capsys) -> None:
+    assert tables.main([str(sweep), "--format", "latex"]) == 0
+    text = capsys.readouterr().out
+    assert text.count("\\begin{tabular}{lrr}") == 2
+    assert "Task & SAC & SAC-NF \\\\" in text
+    assert "hopper & 400 $\\pm$ 141 & 2500 $\\pm$ 500 (n=2) \\\\" in text
+    assert "walker2d & 175 $\\pm$ 75 (n=2) & -- \\\\" in text
+    assert "\\caption{Normalized average return: mean $\\pm$ population standard deviation over 3 seeds.}" in text
+
+
+def test_csv_and_out_folder(sweep: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "tables"
+    assert tables.main([str(sweep), "--format", "csv", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["tables.csv", "tables.md", "tables.tex"]
+    assert (out / "tables.csv").read_text() == printed
+    rows = list(csv.DictReader(printed.splitlines()))
+    assert len(rows) == 6
+    by_key = {(r["statistic"], r["task"], r["algo"]): r for r in rows}
+    hopper = by_key[("max_average_return", "hopper", "sac_gaussian")]
+    assert (hopper["source"], float(hopper["mean"]), hopper["n_seeds"]) == ("ours", 400.0, "3")
+    assert float(hopper["std"]) == pytest.approx(np.sqrt(20000.0), rel=1e-12)
+    walker = by_key[("normalized_average_return", "walker2d", "sac_gaussian")]
+    assert (float(walker["mean"]), float(walker["std"])) == (175.0, 75.0)
+
+
+def test_paper_numbers_beside_ours(sweep: Path, capsys) -> None:
+    assert tables.main([str(sweep), "--paper"]) == 0
+    text = capsys.readouterr().out
+    assert "| Task | SAC | SAC-NF | SAC-AR-DAE | SAC-AR-DAE (w/o jc) |" in text
+    assert "| HalfCheetah-v2 (ours: halfcheetah) | 9695 ± 879 | 9325 ± 775 | 10907 ± 664 | 10677 ± 374 |" in text
+    assert "| Walker-v2 (ours: walker2d) | 3023 ± 271 | 3317 ± 455 | 3036 ± 271 | 3094 ± 209 |" in text
+    assert "| Humanoid (rllab) (paper only) | 6099 ± 8071 | 3442 ± 3736 | 10739 ± 10335 | 761 ± 413 |" in text
+    assert text.index("Maximum average return, paper") < text.index("Normalized average return: mean")
+
+
+def test_folder_without_eval_files(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "scripts.tables", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("error: no eval.csv") and proc.stderr.count("\n") == 1
+
+
+def test_smoothing_handles_short_curves() -> None:
+    for n in range(1, 10):
+        quadratic = np.arange(n, dtype=float) ** 2
+        assert np.allclose(plots.smooth(quadratic), quadratic)  # order 2 keeps a parabola, at any window
+
+
+def test_one_png_per_task(sweep: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "curves"
+    assert plots.main([str(sweep), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(out / "hopper.png"), str(out / "walker2d.png")]
+    for path in printed:
+        assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
