@@ -108,7 +108,7 @@ class SAC:
         optims = {"critic": self.critic_optim, "policy": self.policy_optim}
         if self.alpha_optim is not None:
             optims["alpha"] = self.alpha_optim
-        optims.update({f"estimator.{k}": v for k, v in getattr(self.estimator, "optimizers", dict)().items()})
+        optims.update({f"estimator.{k}": v for k, v in self.estimator.optimizers().items()})
         return optims
 
     def state_dict(self) -> dict:

@@ -45,6 +45,10 @@ class EntropyEstimator(nn.Module):
         """
         return self.log_prob(obs, sample)
 
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers of any auxiliary network, by name, so checkpoints can save them."""
+        return {}
+
     def update(self, obs: torch.Tensor, sample: PolicySample) -> dict[str, torch.Tensor]:
         """Train any auxiliary network on the actor step's states and samples; returns detached metrics."""
         return {}
