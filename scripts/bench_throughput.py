@@ -18,12 +18,39 @@ from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 from runner import build
 from runner.trainer import Trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+class FlopCount(TorchDispatchMode):
+    """Counts FLOPs with torch's own per-op formulas (matmuls, convolutions, attention) at the dispatch level.
+
+    torch's FlopCounterMode also tracks modules through hooks, which `autograd.grad` (AR-DAE's input gradient)
+    does not support; this counts the same ops without them.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        return out
+
+
+def update_flops(agent, batch) -> int:
+    with FlopCount() as counter:
+        agent.update(batch)
+    return counter.total
 
 
 def compose_config(algo: str, env: str, steps: int, warmup: int, overrides: list[str]):
@@ -51,9 +78,7 @@ def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overri
                 checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
                 diagnostic_samples=8, progress=False).run()
         rates = [float(r["time/updates_per_s"]) for r in logger.train_log.rows()][1:]
-    with FlopCounterMode(display=False) as counter:
-        agent.update(buffer.sample(cfg.sac.batch_size))
-    return statistics.median(rates), counter.get_total_flops()
+    return statistics.median(rates), update_flops(agent, buffer.sample(cfg.sac.batch_size))
 
 
 def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, overrides: list[str]
@@ -77,9 +102,7 @@ def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, over
     for _ in range(updates):
         agent.update(buffer.sample(cfg.sac.batch_size))
     rate = updates / (time.perf_counter() - start)
-    with FlopCounterMode(display=False) as counter:
-        agent.update(buffer.sample(cfg.sac.batch_size))
-    return rate, counter.get_total_flops()
+    return rate, update_flops(agent, buffer.sample(cfg.sac.batch_size))
 
 
 def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
