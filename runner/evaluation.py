@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -14,6 +16,14 @@ def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
 
 
+@contextmanager
+def _forked_rng(agent: SAC, *seed_parts: int):
+    """Draw from torch's RNG reseeded from `seed_parts`, and restore the training RNG afterwards."""
+    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
+        torch.manual_seed(_seed(*seed_parts))
+        yield
+
+
 def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, seed: int, step: int) -> dict:
     """Mean and std of the undiscounted return over `episodes` episodes.
 
@@ -21,8 +31,7 @@ def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, s
     torch RNG, so evaluating (or not) leaves the training trajectory unchanged, which exact resume relies on.
     """
     returns, lengths = [], []
-    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
-        torch.manual_seed(_seed(seed, step))
+    with _forked_rng(agent, seed, step):
         for episode in range(episodes):
             obs, _ = env.reset(seed=_seed(seed, step, episode))
             done, total, length = False, 0.0, 0
@@ -40,6 +49,5 @@ def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, s
 
 def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, seed: int, step: int) -> dict:
     """The estimator's entropy estimate, bounds and reference on a fixed batch of states."""
-    with torch.random.fork_rng(devices=[agent.device] if agent.device.type == "cuda" else []):
-        torch.manual_seed(_seed(seed, step, 1))
+    with _forked_rng(agent, seed, step, 1):
         return entropy_report(agent.estimator, obs, num_samples)
