@@ -25,39 +25,49 @@ class ReplayBuffer:
     def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device):
         self.capacity = capacity
         self.device = device
-        self.obs = torch.zeros(capacity, obs_dim, device=device)
-        self.next_obs = torch.zeros(capacity, obs_dim, device=device)
-        self.action = torch.zeros(capacity, act_dim, device=device)
-        self.reward = torch.zeros(capacity, device=device)
-        self.terminated = torch.zeros(capacity, device=device)
+        # One row per transition, [obs | action | reward | next_obs | terminated], so that adding and sampling
+        # are one copy and one gather each; the named fields are column views of it.
+        widths = {"obs": obs_dim, "action": act_dim, "reward": None, "next_obs": obs_dim, "terminated": None}
+        self._columns: dict[str, slice | int] = {}
+        start = 0
+        for name, width in widths.items():  # None: a scalar per transition, stored as one column
+            self._columns[name] = start if width is None else slice(start, start + width)
+            start += width or 1
+        self.storage = torch.zeros(capacity, start, device=device)
+        self._row = np.zeros(self.storage.shape[1], dtype=np.float32)
         self.position = 0
         self.size = 0
 
+    def _fields(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: rows[:, column] for name, column in self._columns.items()}
+
+    @property
+    def obs(self) -> torch.Tensor:
+        return self.storage[:, self._columns["obs"]]
+
     def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool):
-        i = self.position
-        self.obs[i] = torch.as_tensor(obs, device=self.device)
-        self.action[i] = torch.as_tensor(action, device=self.device)
-        self.reward[i] = float(reward)
-        self.next_obs[i] = torch.as_tensor(next_obs, device=self.device)
-        self.terminated[i] = float(terminated)
-        self.position = (i + 1) % self.capacity
+        row, columns = self._row, self._columns
+        row[columns["obs"]], row[columns["action"]], row[columns["next_obs"]] = obs, action, next_obs
+        row[columns["reward"]], row[columns["terminated"]] = reward, terminated
+        self.storage[self.position] = torch.from_numpy(row)
+        self.position = (self.position + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
         idx = torch.randint(0, self.size, (batch_size,), device=self.device)
-        return Batch(self.obs[idx], self.action[idx], self.reward[idx], self.next_obs[idx], self.terminated[idx])
+        return Batch(**self._fields(self.storage[idx]))
 
     def state_dict(self) -> dict:
-        n = self.size
-        return {"obs": self.obs[:n], "action": self.action[:n], "reward": self.reward[:n],
-                "next_obs": self.next_obs[:n], "terminated": self.terminated[:n],
-                "position": self.position, "size": n}
+        # Contiguous copies: a saved view would carry the whole preallocated storage into the checkpoint.
+        fields = self._fields(self.storage[:self.size])
+        return {**{name: field.contiguous() for name, field in fields.items()},
+                "position": self.position, "size": self.size}
 
     def load_state_dict(self, state: dict) -> None:
         n = state["size"]
         if n > self.capacity:
             raise ValueError(f"checkpoint holds {n} transitions, more than the buffer's capacity {self.capacity}")
-        for name in ("obs", "action", "reward", "next_obs", "terminated"):
-            getattr(self, name)[:n] = state[name].to(self.device)
+        for name, field in self._fields(self.storage[:n]).items():
+            field.copy_(state[name].to(self.device))
         self.position = state["position"]
         self.size = n

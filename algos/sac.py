@@ -10,15 +10,11 @@ import torch
 from algos.critic import DoubleQ
 from algos.estimators.base import EntropyEstimator
 from algos.losses import actor_loss, critic_loss, soft_target
+from algos.networks import frozen
+from algos.optim import Adam
 from algos.policies.base import Policy
 from algos.replay import Batch
 from algos.temperature import Temperature
-
-
-def adam(params, lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam with the fused kernel (one kernel for all parameters: a measurable share of a small update)."""
-    params = [p for p in params if p.requires_grad]
-    return torch.optim.Adam(params, lr=lr, fused=device.type in ("cpu", "cuda"))
 
 
 class SAC:
@@ -46,13 +42,13 @@ class SAC:
         self.target_calibration = target_calibration
         self.calibration_momentum = calibration_momentum
         self.target_shift = torch.zeros((), device=device)
-        self.critic_optim = adam(self.critic.parameters(), lr, device)
-        self.policy_optim = adam(self.policy.parameters(), lr, device)
-        self.alpha_optim = adam(self.temperature.parameters(), lr, device) if temperature.autotune else None
+        self.critic_optim = Adam(self.critic.parameters(), lr)
+        self.policy_optim = Adam(self.policy.parameters(), lr)
+        self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
         self._critic_params = list(self.critic.parameters())
         self._target_params = list(self.target_critic.parameters())
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def act(self, obs: np.ndarray, eval_mode: bool = False) -> np.ndarray:
         """A bounded action in [-1, 1]^d for one observation: the mode when evaluating, else a sample."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
@@ -68,13 +64,10 @@ class SAC:
         loss, metrics = critic_loss(self.critic, batch.obs, batch.action, target)
         self._step(self.critic_optim, loss)
 
-        for p in self._critic_params:  # the actor's backward pass needs no gradient for the critic's weights
-            p.requires_grad_(False)
-        loss, actor_metrics, sample, log_prob = actor_loss(self.critic, self.policy, self.estimator, batch.obs,
-                                                           alpha)
+        with frozen(self._critic_params):  # the actor's backward pass needs no gradient for the critic's weights
+            loss, actor_metrics, sample, log_prob = actor_loss(self.critic, self.policy, self.estimator, batch.obs,
+                                                               alpha)
         self._step(self.policy_optim, loss)
-        for p in self._critic_params:
-            p.requires_grad_(True)
         metrics.update(actor_metrics)
 
         metrics.update(self.estimator.update(batch.obs, sample))
@@ -95,8 +88,8 @@ class SAC:
         return metrics
 
     @staticmethod
-    def _step(optim: torch.optim.Optimizer, loss: torch.Tensor) -> None:
-        optim.zero_grad(set_to_none=True)
+    def _step(optim: Adam, loss: torch.Tensor) -> None:
+        optim.zero_grad()
         loss.backward()
         optim.step()
 
@@ -104,7 +97,7 @@ class SAC:
         return {"policy": self.policy, "estimator": self.estimator, "critic": self.critic,
                 "target_critic": self.target_critic, "temperature": self.temperature}
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Adam]:
         optims = {"critic": self.critic_optim, "policy": self.policy_optim}
         if self.alpha_optim is not None:
             optims["alpha"] = self.alpha_optim

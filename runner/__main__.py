@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from runner import build
 from runner.errors import RunError
+from runner.host import prepare_host
 from runner.trainer import Trainer
 from runner.validate import check_budgets, check_run_folder, resolve_device, save_config
 
@@ -22,8 +23,7 @@ def train(cfg: DictConfig) -> Path:
     device = resolve_device(cfg.device)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     check_run_folder(run_dir, cfg, has_checkpoint=(run_dir / "checkpoint.pt").exists())
-    if cfg.torch_threads > 0:
-        torch.set_num_threads(cfg.torch_threads)
+    prepare_host(cfg.torch_threads)
     torch.manual_seed(cfg.seed)
 
     env, eval_env = build.build_envs(cfg)

@@ -5,7 +5,8 @@ SAC configured identically and measured in the same run, plus each update's FLOP
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf,sac_flow_vi --steps 2000
     python -m scripts.bench_throughput --algos sac_gaussian,sac_ar_dae --updates-only 5 --no-sb3   # Table 7 cost
 
-Rounds alternate ours / SB3 so drift in machine speed hits both; medians are reported.
+Rounds alternate ours / SB3 so drift in machine speed hits both; updates/s are medians over rounds, ratios are
+medians of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from runner import build
+from runner.host import prepare_host
 from runner.trainer import Trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -153,6 +155,7 @@ def main() -> None:
                         help="time N updates alone instead of the loop (for SAC-AR-DAE at Table 7 settings)")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
     args = parser.parse_args()
+    prepare_host()  # as python -m runner does
     algos = args.algos.split(",")
     env_id = compose_config(algos[0], args.env, args.steps, args.warmup, []).env.id
 
@@ -171,22 +174,26 @@ def main() -> None:
             print(f"round {round_ + 1}: {'SB3 SAC':14s} {reference[-1]:7.1f} updates/s", flush=True)
 
     rate = floor_rate()
-    base = statistics.median(ours[algos[0]])
     sb3 = statistics.median(reference) if reference else None
     what = f"{args.updates_only} updates alone" if args.updates_only else f"{args.steps} loop steps"
     print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, best matmul rate {rate / 1e9:.0f} GFLOP/s, "
-          f"medians of {args.rounds} rounds of {what}")
+          f"medians of {args.rounds} rounds of {what}; ratios are medians of per-round ratios")
     print(f"| algo | updates/s | vs SB3 | vs {algos[0]} | GFLOP/update | time / FLOP floor |")
     print("|---|---|---|---|---|---|")
     for algo in algos:
         ups = statistics.median(ours[algo])
         floor_s = flops[algo] / rate
-        vs_sb3 = f"{ups / sb3:.2f}" if sb3 else "-"
-        print(f"| {algo} | {ups:.1f} | {vs_sb3} | {ups / base:.2f} | {flops[algo] / 1e9:.2f} | "
-              f"{(1 / ups) / floor_s:.2f} |")
+        vs_sb3 = f"{paired_ratio(ours[algo], reference):.2f}" if reference else "-"
+        print(f"| {algo} | {ups:.1f} | {vs_sb3} | {paired_ratio(ours[algo], ours[algos[0]]):.2f} | "
+              f"{flops[algo] / 1e9:.2f} | {(1 / ups) / floor_s:.2f} |")
     if sb3:
-        print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {sb3 / base:.2f} | | |")
+        print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {paired_ratio(reference, ours[algos[0]]):.2f} | | |")
 
+
+def paired_ratio(rates: list[float], reference: list[float]) -> float:
+    """Median over rounds of rate / reference rate in the same round: a round's two runs are measured back to
+    back, so slow spells of a shared machine cancel in the ratio instead of landing on one side."""
+    return statistics.median(a / b for a, b in zip(rates, reference))
 
 if __name__ == "__main__":
     main()

@@ -43,7 +43,8 @@ def run_root(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
-    """The networks in unit tests are tiny: one thread avoids oversubscribing a 2-core machine."""
-    import torch
+    """The networks in unit tests are tiny: one thread avoids oversubscribing a 2-core machine. The allocator
+    setting is the one `python -m runner` uses."""
+    from runner.host import prepare_host
 
-    torch.set_num_threads(1)
+    prepare_host(torch_threads=1)

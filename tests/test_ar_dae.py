@@ -47,7 +47,7 @@ def test_ar_dae_recovers_the_score_and_log_density_of_a_2d_gaussian():
     obs = torch.randn(4, 2)
     for step in range(600):
         if step == 400:  # a lower step size for the last third averages out the noise of the loss
-            estimator.optim.param_groups[0]["lr"] = 1e-4
+            estimator.optim.lr = 1e-4
         estimator.update(obs, None)
     sample = policy.sample(obs, 256)
     obs_rep = repeat_obs(obs, 256)

@@ -11,6 +11,7 @@ from torch import nn
 
 from algos.estimators.base import EntropyEstimator
 from algos.networks import ContextMLP, encoder
+from algos.optim import Adam
 from algos.policies.base import Policy, PolicySample
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -105,9 +106,9 @@ class ARDAEEstimator(EntropyEstimator):
         self.num_proposal = num_proposal
         self.proposal_std = scale * math.exp(0.5 * proposal_log_var)  # the x-space proposal seen in y space
         self.log_det_scale = policy.act_dim * math.log(scale)
-        self.optim = torch.optim.Adam(self.psi.parameters(), lr=lr)
+        self.optim = Adam(self.psi.parameters(), lr)
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Adam]:
         return {"psi": self.optim}
 
     def _standardize(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -172,7 +173,7 @@ class ARDAEEstimator(EntropyEstimator):
         """N_d Adam steps of psi. `sample` (the actor's) is unused: the loss needs n_a fresh samples per state."""
         for _ in range(self.num_updates):
             loss, delta = self.loss(obs)
-            self.optim.zero_grad(set_to_none=True)
+            self.optim.zero_grad()
             loss.backward()
             self.optim.step()
         return {"train/ar_dae_loss": loss.detach(), "train/ar_dae_delta": delta}

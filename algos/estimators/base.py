@@ -7,6 +7,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from algos.optim import Adam
 from algos.policies.base import Policy, PolicySample, repeat_obs
 
 
@@ -45,7 +46,7 @@ class EntropyEstimator(nn.Module):
         """
         return self.log_prob(obs, sample)
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Adam]:
         """The optimizers of any auxiliary network, by name, so checkpoints can save them."""
         return {}
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.func import functional_call
 
 from algos.estimators.base import EntropyEstimator
-from algos.networks import mlp
+from algos.networks import frozen, mlp
+from algos.optim import Adam
 from algos.policies.base import Policy, PolicySample, repeat_obs
 from algos.policies.flow import FLOW_END, broadcast_to_samples, standard_normal_log_prob
 from algos.policies.gaussian import bounded_log_std, diag_normal_log_prob
@@ -41,7 +41,7 @@ class VIBoundEstimator(EntropyEstimator):
         self.iw_samples = iw_samples
         self.iw_chunk_size = iw_chunk_size
         self._start_at_prior()
-        self.optim = torch.optim.Adam(self.backward_net.parameters(), lr=lr)
+        self.optim = Adam(self.backward_net.parameters(), lr)
 
     @torch.no_grad()
     def _start_at_prior(self) -> None:
@@ -62,20 +62,16 @@ class VIBoundEstimator(EntropyEstimator):
                     "at sigma = 0): set algo.policy.noise_std > 0, or use entropy=exact for the deterministic flow")
         return reason
 
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+    def optimizers(self) -> dict[str, Adam]:
         return {"backward": self.optim}
 
-    def _backward_log_prob(self, z: torch.Tensor, x: torch.Tensor, obs: torch.Tensor,
-                           params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
-        """log q(z given x, s); with `params`, q runs on those tensors instead of its own parameters."""
-        mean, log_std = self._backward_mean_log_std(x, obs, params)
+    def _backward_log_prob(self, z: torch.Tensor, x: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """log q(z given x, s)."""
+        mean, log_std = self._backward_mean_log_std(x, obs)
         return diag_normal_log_prob(z, mean, log_std)
 
-    def _backward_mean_log_std(self, x: torch.Tensor, obs: torch.Tensor,
-                               params: dict[str, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = torch.cat([x, obs], dim=-1)
-        out = self.backward_net(inputs) if params is None else functional_call(self.backward_net, params, (inputs,))
-        mean, raw = out.chunk(2, dim=-1)
+    def _backward_mean_log_std(self, x: torch.Tensor, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, raw = self.backward_net(torch.cat([x, obs], dim=-1)).chunk(2, dim=-1)
         return mean, bounded_log_std(raw, self.log_std_min, self.log_std_max)
 
     def _joint_log_prob(self, z: torch.Tensor, x: torch.Tensor, x_end: torch.Tensor) -> torch.Tensor:
@@ -88,15 +84,15 @@ class VIBoundEstimator(EntropyEstimator):
         return joint - self._backward_log_prob(sample.noise, sample.x, obs)
 
     def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
-        """L_vi with q's parameters detached: the actor loss moves the policy through x and x_K, never q."""
-        frozen = {name: p.detach() for name, p in self.backward_net.named_parameters()}
+        """L_vi with q's parameters frozen: the actor loss moves the policy through x and x_K, never q."""
         joint = self._joint_log_prob(sample.noise, sample.x, sample.extras[FLOW_END])
-        return joint - self._backward_log_prob(sample.noise, sample.x, obs, frozen)
+        with frozen(self.backward_net.parameters()):
+            return joint - self._backward_log_prob(sample.noise, sample.x, obs)
 
     def update(self, obs: torch.Tensor, sample: PolicySample) -> dict[str, torch.Tensor]:
         """Tightens the bound: maximum likelihood of the actor step's z given its x, with x detached."""
         nll = -self._backward_log_prob(sample.noise.detach(), sample.x.detach(), obs).mean()
-        self.optim.zero_grad(set_to_none=True)
+        self.optim.zero_grad()
         nll.backward()
         self.optim.step()
         return {"train/q_backward_nll": nll.detach()}

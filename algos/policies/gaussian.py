@@ -50,4 +50,4 @@ class GaussianPolicy(Policy):
         return PolicySample(x=x, noise=eps, log_prob=log_prob)
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
-        return self._mean_log_std(obs)[0]
+        return self.net(obs).chunk(2, dim=-1)[0]
