@@ -10,7 +10,7 @@ class Adam:
 
     torch.optim.Adam regroups the parameters by device and dtype, runs profiling and hook wrappers and bumps a
     step counter per parameter on every call; at SAC's sizes that costs more than the kernel itself (measured
-    180 us a step against 60 us for the kernel, 256x256 double-Q critic, 2 CPU threads). Here the lists are
+    142 us a step against 63 us calling the kernel directly, 256x256 double-Q critic, 2 CPU threads). The lists are
     built once and all parameters share one step counter, so results match torch.optim.Adam(fused=True) bit for
     bit while every parameter receives a gradient each step. A parameter without a gradient is left untouched,
     moments included; its bias correction still counts the shared step.
