@@ -3,49 +3,74 @@
 from __future__ import annotations
 
 import sys
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner import build
 from runner.errors import RunError
 from runner.host import prepare_host
+from runner.identity import RunIdentity, identify
+from runner.lock import LOCK_FILE, run_folder_lock
+from runner.sweep_report import Outcome, exit_status
 from runner.trainer import Trainer
-from runner.validate import check_budgets, check_run_folder, resolve_device, save_config
+from runner.validate import check_budgets, check_run_folder, resolve_device, save_run_record
 
 
-def train(cfg: DictConfig) -> Path:
-    """Validate, build, train; returns the run folder."""
+def train(cfg: DictConfig, identity: RunIdentity) -> tuple[Path, Trainer]:
+    """Validate, build, train; returns the run folder and the finished trainer."""
     check_budgets(cfg)
     device = resolve_device(cfg.device)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    check_run_folder(run_dir, cfg, has_checkpoint=(run_dir / "checkpoint.pt").exists())
-    prepare_host(cfg.torch_threads)
-    torch.manual_seed(cfg.seed)
+    run_dir = identity.run_dir(cfg.run_root)
+    with new_folder_removed_on_refusal(run_dir), run_folder_lock(run_dir):
+        check_run_folder(run_dir, cfg, has_checkpoint=(run_dir / "checkpoint.pt").exists())
+        prepare_host(cfg.torch_threads)
+        torch.manual_seed(cfg.seed)
 
-    env, eval_env = build.build_envs(cfg)
-    obs_dim, act_dim = build.dims(env)
-    agent = build.build_agent(cfg, obs_dim, act_dim, device)
-    buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
-    save_config(run_dir, cfg)
-    logger = build.build_logger(cfg, run_dir)
-    trainer = Trainer(env, eval_env, agent, buffer, logger, run_dir, seed=cfg.seed, total_steps=cfg.total_steps,
-                      warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
-                      eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
-                      log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                      diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
-                      progress=cfg.progress)
-    try:
-        trainer.run()
-    finally:
-        logger.wandb.finish()
-        env.close()
-        eval_env.close()
+        env, eval_env = build.build_envs(cfg)
+        obs_dim, act_dim = build.dims(env)
+        agent = build.build_agent(cfg, obs_dim, act_dim, device)
+        buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
+        save_run_record(run_dir, cfg, identity, HydraConfig.get().overrides.task)
+        logger = build.build_logger(cfg, run_dir, identity)
+        trainer = Trainer(env, eval_env, agent, buffer, logger, run_dir, seed=cfg.seed, total_steps=cfg.total_steps,
+                          warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
+                          eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
+                          log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                          diagnostic_states=cfg.diagnostics.num_states,
+                          diagnostic_samples=cfg.diagnostics.num_samples, progress=cfg.progress)
+        try:
+            trainer.run()
+        finally:
+            logger.wandb.finish()
+            env.close()
+            eval_env.close()
     _report(run_dir, trainer, logger)
-    return run_dir
+    return run_dir, trainer
+
+
+@contextmanager
+def new_folder_removed_on_refusal(run_dir: Path) -> Iterator[None]:
+    """Creates the run folder; a start refused before training leaves no folder it created behind."""
+    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        yield
+    except RunError:
+        (run_dir / LOCK_FILE).unlink(missing_ok=True)
+        for folder in created:  # deepest first; a folder someone else wrote into stays
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
 
 
 def _report(run_dir: Path, trainer: Trainer, logger) -> None:
@@ -59,14 +84,32 @@ def _report(run_dir: Path, trainer: Trainer, logger) -> None:
     print("\n".join(line for line in lines if line), flush=True)
 
 
-@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
-def main(cfg: DictConfig) -> None:
+def sweep_job(cfg: DictConfig) -> Outcome:
+    """One job of a multirun: whatever happens, it ends with an Outcome, so the other jobs of the sweep still run."""
     try:
-        train(cfg)
+        identity = identify(cfg)
+        run_dir, trainer = train(cfg, identity)
+    except RunError as err:
+        print(f"error: {err}", file=sys.stderr, flush=True)
+        return Outcome("refused", str(err))
+    except Exception as err:  # noqa: BLE001 - reported in the job's log and in the sweep summary
+        traceback.print_exc()
+        return Outcome("failed", f"{type(err).__name__}: {err}")
+    return Outcome("resumed" if trainer.resumed_from is not None else "finished", run_dir=str(run_dir))
+
+
+@hydra.main(config_path="../conf", config_name="config", version_base="1.3")
+def main(cfg: DictConfig) -> Outcome | None:
+    if HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_job(cfg)
+    try:
+        train(cfg, identify(cfg))
     except RunError as err:
         print(f"error: {err}", file=sys.stderr, flush=True)
         sys.exit(2)
+    return None
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_status())

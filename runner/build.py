@@ -18,6 +18,7 @@ from algos.sac import SAC
 from algos.temperature import Temperature
 from envs import EnvSpecError, make_env
 from runner.errors import RunError
+from runner.identity import RunIdentity
 from runner.metrics import MetricsLogger, WandbSink
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -81,11 +82,15 @@ def build_buffer(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devi
     return ReplayBuffer(obs_dim, act_dim, capacity=min(cfg.buffer_size, cfg.total_steps), device=device)
 
 
-def build_logger(cfg: DictConfig, run_dir: Path) -> MetricsLogger:
-    group = f"{cfg.experiment_name}/{cfg.env.name}/{cfg.algo.name}"
-    sink = WandbSink(run_dir, cfg, mode=cfg.logger.mode, project=cfg.logger.project, entity=cfg.logger.entity,
-                     group=group, name=f"{group}/seed{cfg.seed}",
-                     tags=[cfg.env.name, cfg.algo.name, cfg.entropy.name, cfg.experiment_name])
+def build_logger(cfg: DictConfig, run_dir: Path, identity: RunIdentity) -> MetricsLogger:
+    """W&B groups runs as the folders do: experiment/task/label, one run per seed, job_type the algorithm."""
+    group = f"{identity.experiment}/{identity.task}/{identity.label}"
+    config = {**OmegaConf.to_container(cfg, resolve=True),
+              "identity": {"label": identity.label, "variant": identity.variant, "changes": identity.changes}}
+    tags = [identity.task, identity.algo, identity.estimator, identity.experiment] + (
+        [identity.variant] if identity.variant else [])
+    sink = WandbSink(run_dir, config, mode=cfg.logger.mode, project=cfg.logger.project, entity=cfg.logger.entity,
+                     group=group, job_type=identity.algo, name=f"{group}/seed{identity.seed}", tags=tags)
     return MetricsLogger(run_dir, sink)
 
 

@@ -7,7 +7,6 @@ import sys
 import uuid
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
 
 
 class CsvLog:
@@ -55,8 +54,8 @@ class CsvLog:
 class WandbSink:
     """One W&B run per run folder; its id lives in the folder so a restart resumes the same W&B run."""
 
-    def __init__(self, run_dir: Path, config: DictConfig, mode: str, project: str, entity: str | None,
-                 group: str, name: str, tags: list[str]):
+    def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None,
+                 group: str, job_type: str, name: str, tags: list[str]):
         self.run = None
         self.id_file = run_dir / "wandb_id.txt"
         if mode == "disabled":
@@ -66,8 +65,8 @@ class WandbSink:
         run_id = self.id_file.read_text().strip() if self.id_file.exists() else uuid.uuid4().hex[:8]
         self.id_file.write_text(run_id)
         self.run = wandb.init(
-            project=project, entity=entity, group=group, name=name, tags=tags, id=run_id, resume="allow",
-            dir=str(run_dir), mode=mode, config=OmegaConf.to_container(config, resolve=True),
+            project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags, id=run_id,
+            resume="allow", dir=str(run_dir), mode=mode, config=config,
             settings=wandb.Settings(console="off", disable_git=True, save_code=False, x_disable_stats=True,
                                     silent=True),
         )

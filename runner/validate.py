@@ -9,11 +9,11 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from runner.errors import RunError
+from runner.identity import OPERATIONAL_KEYS, RunIdentity
 
 POSITIVE_KEYS = ("total_steps", "eval_every", "eval_episodes", "log_every", "checkpoint_every", "buffer_size")
-# Keys that change how a run is operated, not what it computes: they may differ when a run is resumed.
-OPERATIONAL_KEYS = ("resume", "progress", "logger", "device", "torch_threads", "run_root", "compile")
 SAVED_CONFIG = "config.yaml"
+SAVED_OVERRIDES = "overrides.yaml"
 
 
 def check_budgets(cfg: DictConfig) -> None:
@@ -66,8 +66,12 @@ def check_run_folder(run_dir: Path, cfg: DictConfig, has_checkpoint: bool) -> No
                        "use another experiment_name or remove the folder")
 
 
-def save_config(run_dir: Path, cfg: DictConfig) -> None:
+def save_run_record(run_dir: Path, cfg: DictConfig, identity: RunIdentity, overrides) -> None:
+    """What made this run: the resolved config, its identity and the command-line overrides of its latest start.
+    Written by the runner once the folder is its own, so a refused start changes nothing in it."""
     (run_dir / SAVED_CONFIG).write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    identity.save(run_dir)
+    (run_dir / SAVED_OVERRIDES).write_text(yaml.safe_dump(list(overrides)))
 
 
 def _diff_keys(old: dict, new: dict, prefix: str = "") -> list[str]:

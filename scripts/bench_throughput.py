@@ -24,6 +24,7 @@ from torch.utils.flop_counter import flop_registry
 
 from runner import build
 from runner.host import prepare_host
+from runner.identity import RunIdentity
 from runner.trainer import Trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -73,7 +74,7 @@ def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overri
     agent = build.build_agent(cfg, obs_dim, act_dim, device)
     buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
     with tempfile.TemporaryDirectory() as tmp:
-        logger = build.build_logger(cfg, Path(tmp))
+        logger = build.build_logger(cfg, Path(tmp), RunIdentity.unnamed(cfg))
         Trainer(env, eval_env, agent, buffer, logger, Path(tmp), seed=0, total_steps=cfg.total_steps,
                 warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
                 eval_episodes=1, eval_deterministic=True, log_every=cfg.log_every,

@@ -10,7 +10,7 @@ from __future__ import annotations
 PAPER_TASK_LABELS = {"halfcheetah": "HalfCheetah-v2", "ant": "Ant-v2", "hopper": "Hopper-v2",
                      "walker2d": "Walker-v2", "humanoid": "Humanoid-v2", "humanoid_rllab": "Humanoid (rllab)"}
 RLLAB_TASKS = ["humanoid_rllab"]
-PAPER_ALGOS = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae_no_jc"]
+PAPER_ALGOS = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae-jc-off"]
 
 
 def _rows(table: dict[str, list[tuple[int, int]]]) -> dict[str, dict[str, tuple[int, int]]]:

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 from omegaconf import OmegaConf
 
+from runner.identity import read_identity
+
 EVAL_FILE = "eval.csv"
 CONFIG_FILE = "config.yaml"
 SEED_FOLDER = re.compile(r"seed(\d+)$")
+SHARED_DIGEST = re.compile(r"-(v[0-9a-f]{8})$")
 
 # Paper order first (Table 1's rows and columns); anything else follows alphabetically.
 TASK_ORDER = ["halfcheetah", "ant", "hopper", "walker2d", "humanoid", "humanoid_rllab"]
-ALGO_ORDER = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae_no_jc", "sac_flow_vi"]
+# Runs are keyed by their folder label (runner/identity.py): the algorithm, `+estimator` when not its default, and
+# `-variant` for any other changed key, e.g. sac_ar_dae-jc-off, sac_flow_vi+exact-noise_std0, sac_flow_vi-steps1.
+ALGO_ORDER = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae-jc-off", "sac_flow_vi"]
 ALGO_LABELS = {"sac_gaussian": "SAC", "sac_nf": "SAC-NF", "sac_ar_dae": "SAC-AR-DAE",
-               "sac_ar_dae_no_jc": "SAC-AR-DAE (w/o jc)", "sac_flow_vi": "SAC-Flow-VI"}
+               "sac_ar_dae-jc-off": "SAC-AR-DAE (w/o jc)", "sac_flow_vi": "SAC-Flow-VI"}
 
 
 class SweepError(Exception):
@@ -27,16 +32,19 @@ class SweepError(Exception):
 
 @dataclass(frozen=True)
 class Run:
-    """One seed of one algorithm on one task: its evaluation curve (steps ascending, one row per step)."""
+    """One seed of one algorithm variant on one task: its evaluation curve (steps ascending, one row per step)."""
     task: str
-    algo: str
+    algo: str               # the folder label: algorithm, estimator and variant
     seed: int
     folder: Path
     curve: pd.DataFrame  # columns: step, return_mean
 
 
 def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
-    """(task, algo, seed) from the run's saved config when it has one, else from <env>/<algo>/seed<n>."""
+    """(task, label, seed) from the run's identity.yaml, else its saved config, else <env>/<label>/seed<n>."""
+    identity = read_identity(folder)
+    if identity is not None:
+        return identity["task"], identity["label"], int(identity["seed"])
     config_path = folder / CONFIG_FILE
     if config_path.exists():
         config = OmegaConf.to_container(OmegaConf.load(config_path))
@@ -81,7 +89,20 @@ def find_runs(sweep_dir: str | Path) -> list[Run]:
     if not runs:
         raise SweepError(f"no {EVAL_FILE} with evaluations under {sweep_dir} "
                          f"(expected <env>/<algo>/seed<n>/{EVAL_FILE}, e.g. runs/<experiment_name>)")
-    return runs
+    return without_shared_digest(runs)
+
+
+def without_shared_digest(runs: list[Run]) -> list[Run]:
+    """Drops a `-v<digest>` that ends every run's label: the changes it stands for (a smaller budget, say) are
+    common to the whole sweep and say nothing about one column, so `sac_ar_dae-jc-off-v1a2b3c4d` reads as
+    `sac_ar_dae-jc-off`, the paper's w/o-jc column."""
+    digests = {match.group(1) if (match := SHARED_DIGEST.search(run.algo)) else None for run in runs}
+    if len(digests) != 1 or None in digests:
+        return runs
+    (digest,) = digests
+    print(f"note: every run shares the changes named {digest} (listed in each run's identity.yaml); "
+          "left out of the labels", file=sys.stderr)
+    return [replace(run, algo=run.algo[:-len(digest) - 1]) for run in runs]
 
 
 def ordered(names, order: list[str]) -> list[str]:
@@ -98,5 +119,15 @@ def group_runs(runs: list[Run]) -> dict[tuple[str, str], list[Run]]:
     return groups
 
 
-def algo_label(algo: str) -> str:
-    return ALGO_LABELS.get(algo, algo)
+def algo_label(label: str) -> str:
+    """A readable column or curve name: `SAC-Flow-VI [exact] (noise_std0)` for sac_flow_vi+exact-noise_std0."""
+    if label in ALGO_LABELS:
+        return ALGO_LABELS[label]
+    match = re.fullmatch(r"([^+-]+)(?:\+([^-]+))?(?:-(.+))?", label)
+    if match is None:
+        return label
+    algo, estimator, variant = match.groups()
+    text = ALGO_LABELS.get(algo, algo)
+    if estimator:
+        text += f" [{estimator}]"
+    return text + (f" ({variant})" if variant else "")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from scripts import paper_numbers
+from scripts.paper_numbers import PAPER_TASK_LABELS
 from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
                                    ordered)
 
@@ -82,7 +83,31 @@ def paper_table(statistic: str) -> Table:
     return Table(statistic, "paper", title, rows, list(paper_numbers.PAPER_ALGOS), cells)
 
 
+def beside_paper(ours: Table) -> Table:
+    """Ours with the paper's numbers beside them: each task's row of ours is followed by the paper's row for it,
+    columns are our variants and the paper's (SAC-AR-DAE w/o jc is `sac_ar_dae-jc-off` in both)."""
+    paper = paper_table(ours.statistic)
+    paper_rows = dict(paper.rows)
+    our_rows = dict(ours.rows)
+    rows, cells = [], {}
+    for task in ordered(set(our_rows) | set(paper_rows), TASK_ORDER):
+        if task in our_rows:
+            rows.append((task, f"{our_rows[task]} (ours)"))
+            cells.update({(task, a): c for (t, a), c in ours.cells.items() if t == task})
+        if task in paper_rows:
+            key = f"{task}@paper"
+            rows.append((key, f"{PAPER_TASK_LABELS[task]} (paper)"))
+            cells.update({(key, a): c for (t, a), c in paper.cells.items() if t == task})
+    algos = ordered(set(ours.algos) | set(paper.algos), ALGO_ORDER)
+    title = f"{ours.title}, ours beside the paper's ({PAPER_STATISTICS[ours.statistic][1]}, gym -v2)"
+    return Table(ours.statistic, "ours+paper", title, rows, algos, cells)
+
+
 def _caption(table: Table) -> str:
+    if table.source == "ours+paper":
+        n = max(c.n_seeds for (task, _), c in table.cells.items() if not task.endswith("@paper"))
+        return (f"{table.title}: ours mean ± population standard deviation over {n} seeds, the paper's mean ± "
+                "one standard deviation over 5 seeds")
     seeds = {cell.n_seeds for cell in table.cells.values()}
     n = max(seeds) if seeds else 0
     spread = "population standard deviation" if table.source == "ours" else "one standard deviation"
@@ -94,7 +119,8 @@ def _cell_text(table: Table, key: tuple[str, str], decimals: int, pm: str) -> st
     if cell is None:
         return None
     text = f"{cell.mean:.{decimals}f}{pm}{cell.std:.{decimals}f}"
-    most = max(c.n_seeds for c in table.cells.values())
+    most = max(c.n_seeds for (task, _), c in table.cells.items() if not task.endswith("@paper")) \
+        if not key[0].endswith("@paper") else cell.n_seeds
     return text + (f" (n={cell.n_seeds})" if cell.n_seeds < most else "")
 
 
@@ -133,10 +159,12 @@ def to_csv(tables: list[Table]) -> str:
     writer.writerow(["source", "statistic", "task", "algo", "mean", "std", "n_seeds"])
     for table in tables:
         for task, _ in table.rows:
+            source, plain_task = ("paper", task[:-len("@paper")]) if task.endswith("@paper") else (
+                "ours" if table.source == "ours+paper" else table.source, task)
             for algo in table.algos:
                 cell = table.cells.get((task, algo))
                 if cell is not None:
-                    writer.writerow([table.source, table.statistic, task, algo, cell.mean, cell.std, cell.n_seeds])
+                    writer.writerow([source, table.statistic, plain_task, algo, cell.mean, cell.std, cell.n_seeds])
     return out.getvalue()
 
 
@@ -148,12 +176,8 @@ def render(tables: list[Table], fmt: str, decimals: int) -> str:
 
 
 def build_tables(sweep_dir: Path, with_paper: bool) -> list[Table]:
-    tables = []
-    for table in measured_tables(find_runs(sweep_dir)):
-        tables.append(table)
-        if with_paper:
-            tables.append(paper_table(table.statistic))
-    return tables
+    ours = measured_tables(find_runs(sweep_dir))
+    return [beside_paper(table) for table in ours] if with_paper else ours
 
 
 def main(argv: list[str] | None = None) -> int:

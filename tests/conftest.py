@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,7 +34,12 @@ def read_csv(path: Path) -> list[dict]:
 
 def run_folder(run_root: Path, experiment: str, env: str = "inverted_pendulum", algo: str = "sac_gaussian",
                seed: int = 0) -> Path:
-    return run_root / experiment / env / algo / f"seed{seed}"
+    """The one run folder of `algo` on `env` in that experiment, whatever its variant label (the tests' small
+    budgets make one); the plain `<algo>/seed<n>` when there is none yet."""
+    found = [p for p in (run_root / experiment / env).glob(f"*/seed{seed}")
+             if re.split(r"[-+]", p.parent.name, maxsplit=1)[0] == algo]
+    assert len(found) <= 1, f"several variants of {algo}: {found}"
+    return found[0] if found else run_root / experiment / env / algo / f"seed{seed}"
 
 
 @pytest.fixture

@@ -35,10 +35,15 @@ def test_cuda_without_gpu_is_refused(run_root):
 
 
 def test_resuming_with_a_different_config_is_refused(run_root):
+    """A changed key names another folder; a folder whose saved config no longer matches its label's (a default
+    changed in conf/ since the run began) is refused rather than resumed under other settings."""
     run_cli(*TINY, "total_steps=600", "experiment_name=x", "logger=disabled", run_root=run_root)
-    proc = run_cli(*TINY, "total_steps=600", "experiment_name=x", "logger=disabled", "sac.lr=0.001",
-                   run_root=run_root, check=False)
+    saved = run_folder(run_root, "x") / "config.yaml"
+    saved.write_text(saved.read_text().replace("lr: 0.0003", "lr: 0.001"))
+    before = saved.read_text()
+    proc = run_cli(*TINY, "total_steps=600", "experiment_name=x", "logger=disabled", run_root=run_root, check=False)
     assert "holds a run with a different config (sac.lr differ)" in error_line(proc)
+    assert saved.read_text() == before
 
 
 def test_diverging_run_stops_with_a_clear_message_and_keeps_its_checkpoint(run_root):

@@ -17,18 +17,18 @@ ARGS = [*TINY, "total_steps=3000", "checkpoint_every=800", "eval_every=500"]
 
 
 def start_and_kill_after_first_checkpoint(run_root) -> int:
-    folder = run_folder(run_root, "killed")
     proc = subprocess.Popen([sys.executable, "-m", "runner", *ARGS, "experiment_name=killed",
                              f"run_root={run_root}"], cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, env={**os.environ, "WANDB_SILENT": "true"})
     deadline = time.time() + 300
-    while not (folder / "checkpoint.pt").exists():
+    while not (run_folder(run_root, "killed") / "checkpoint.pt").exists():
         assert proc.poll() is None, "run ended before its first checkpoint"
         assert time.time() < deadline, "no checkpoint within 300 s"
         time.sleep(0.05)
     time.sleep(1.0)  # let it run on past the checkpoint, so the rows after it must be discarded
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    folder = run_folder(run_root, "killed")
     step = torch.load(folder / "checkpoint.pt", weights_only=True)["counters"]["step"]
     assert 800 <= step < 3000
     return step

@@ -78,17 +78,21 @@ def wait_until(condition, timeout_s: float, what: str) -> None:
         time.sleep(1)
 
 
-def test_two_by_two_sweep_writes_every_run(slurm_cluster, tmp_path: Path) -> None:
+def test_two_variants_by_two_seeds_write_four_folders(slurm_cluster, tmp_path: Path) -> None:
     run_root, submitit_dir = tmp_path / "runs", tmp_path / "submitit"
     command = multirun_command(run_root, submitit_dir, "experiment_name=slurm_2x2", "logger=disabled",
-                               "env=inverted_pendulum,inverted_double_pendulum", "seed=0,1",
+                               "env=inverted_pendulum", "sac.gamma=0.99,0.98", "seed=0,1",
                                "total_steps=1000", "eval_every=500", "checkpoint_every=500")
     proc = subprocess.run(command, cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"sweep failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "sweep: 4 jobs: 4 finished, 0 resumed, 0 refused, 0 failed" in proc.stderr
 
-    for env_name in ("inverted_pendulum", "inverted_double_pendulum"):
+    labels = sorted(p.name for p in (run_root / "slurm_2x2" / "inverted_pendulum").iterdir())
+    assert len(labels) == 2 and labels[0].startswith("sac_gaussian-gamma0.98-v") and labels[1].startswith(
+        "sac_gaussian-v"), labels
+    for label in labels:
         for seed in (0, 1):
-            run_dir = run_root / "slurm_2x2" / env_name / "sac_gaussian" / f"seed{seed}"
+            run_dir = run_root / "slurm_2x2" / "inverted_pendulum" / label / f"seed{seed}"
             assert eval_steps(run_dir) == [500, 1000], run_dir
     ids = job_ids(submitit_dir)
     assert len(ids) == 4, ids
@@ -101,19 +105,23 @@ def test_two_by_two_sweep_writes_every_run(slurm_cluster, tmp_path: Path) -> Non
     assert states() == sorted(f"{job}|COMPLETED" for job in ids)
 
 
-def run_interrupted_sweep(tmp_path: Path, interrupt) -> tuple[Path, Path, str]:
-    """Start a one-run sweep, call `interrupt(job_id)` once its first checkpoint exists, let the requeued job restart
-    at once and wait for the sweep to end. Returns the run folder, the submitit folder and the job id."""
+def run_interrupted_sweep(tmp_path: Path, interrupt) -> tuple[Path, Path, Path, str]:
+    """Start a two-variant sweep (sac.gamma 0.99, the default, and 0.98; one seed), call `interrupt(job_id)` on the second variant's
+    array task once its first checkpoint exists, let the requeued task restart at once and wait for the sweep to
+    end. Returns the interrupted run's folder, the other run's folder, the submitit folder and the job id."""
     run_root, submitit_dir = tmp_path / "runs", tmp_path / "submitit"
     command = multirun_command(run_root, submitit_dir, "experiment_name=slurm_requeue", "logger=offline",
-                               "env=inverted_pendulum", "seed=0", f"total_steps={REQUEUE_STEPS}", "eval_every=1000",
-                               "checkpoint_every=1000")
-    run_dir = run_root / "slurm_requeue" / "inverted_pendulum" / "sac_gaussian" / "seed0"
+                               "env=inverted_pendulum", "sac.gamma=0.99,0.98", "seed=0",
+                               f"total_steps={REQUEUE_STEPS}", "eval_every=1000", "checkpoint_every=1000")
     sweep = subprocess.Popen(command, cwd=REPO, env=job_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
+    job_id = ""
     try:
-        wait_until(lambda: (run_dir / "checkpoint.pt").exists(), 600, "the first checkpoint")
-        (job_id,) = job_ids(submitit_dir)
+        wait_until(lambda: list((run_root / "slurm_requeue").glob("*/sac_gaussian-gamma0.98-*/seed0/checkpoint.pt")),
+                   600, "the first checkpoint")
+        (run_dir,) = (run_root / "slurm_requeue" / "inverted_pendulum").glob("sac_gaussian-gamma0.98-*/seed0")
+        (other_dir,) = (run_root / "slurm_requeue" / "inverted_pendulum").glob("sac_gaussian-v*/seed0")
+        job_id = [job for job in job_ids(submitit_dir) if job.endswith("_1")][0]  # job 1: the second gamma
         assert slurm("squeue", "-h", "-j", job_id, "-o", "%T").strip() == "RUNNING", "finished before the interrupt"
         interrupt(job_id)
         wait_until(lambda: slurm("squeue", "-h", "-j", job_id, "-o", "%T").strip() == "PENDING", 120,
@@ -123,22 +131,29 @@ def run_interrupted_sweep(tmp_path: Path, interrupt) -> tuple[Path, Path, str]:
     finally:
         if sweep.poll() is None:
             sweep.kill()
-            subprocess.run(["scancel", job_id], env=job_env(), timeout=60)
+            if job_id:
+                subprocess.run(["scancel", job_id.split("_")[0]], env=job_env(), timeout=60)
     assert sweep.returncode == 0, f"sweep failed:\n{output[-4000:]}"
-    return run_dir, submitit_dir, job_id
+    assert "sweep: 2 jobs: 1 finished, 1 resumed, 0 refused, 0 failed" in output, output[-3000:]
+    return run_dir, other_dir, submitit_dir, job_id
 
 
-def assert_resumed_once(run_dir: Path, submitit_dir: Path, job_id: str) -> str:
-    """The run finished its budget from its checkpoint, in one W&B run; returns the job's log."""
+def assert_resumed_once(run_dir: Path, other_dir: Path, submitit_dir: Path, job_id: str) -> str:
+    """The interrupted run finished its budget from its checkpoint, in its own folder and one W&B run; the other
+    variant ran once, untouched. Returns the interrupted job's log."""
     assert eval_steps(run_dir) == [1000, 2000, REQUEUE_STEPS]
-    job_log = "".join(p.read_text() for p in sorted(submitit_dir.rglob("*_log.*")))
+    assert eval_steps(other_dir) == [1000, 2000, REQUEUE_STEPS]
+    job_log = "".join(p.read_text() for p in sorted((submitit_dir / job_id).glob("*_log.*")))
     assert re.search(rf"done: {REQUEUE_STEPS} env steps, .*\(resumed from step \d+\)", job_log), job_log[-3000:]
+    assert str(run_dir) in job_log and str(other_dir) not in job_log
     wandb_id = (run_dir / "wandb_id.txt").read_text().strip()
     offline_runs = sorted((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 2, offline_runs                       # one per start of the job
     assert {p.name.rsplit("-", 1)[1] for p in offline_runs} == {wandb_id}
+    assert len(list((other_dir / "wandb").glob("offline-run-*"))) == 1
+    assert (other_dir / "wandb_id.txt").read_text().strip() != wandb_id
     def history() -> list[str]:  # every start of the job; slurmdbd hears of the end a moment after the job
-        return slurm("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id.split("_")[0]).split()
+        return slurm("sacct", "-n", "-X", "-D", "-P", "-o", "State", "-j", job_id).split()
     wait_until(lambda: history()[-1] not in ("RUNNING", "COMPLETING"), 60, "accounting to record the end of the job")
     assert history() == ["REQUEUED", "COMPLETED"]
     return job_log
@@ -146,14 +161,15 @@ def assert_resumed_once(run_dir: Path, submitit_dir: Path, job_id: str) -> str:
 
 def test_requeued_job_resumes_from_its_checkpoint(slurm_cluster, tmp_path: Path) -> None:
     """`scontrol requeue` (an admin, or preemption with PreemptMode=REQUEUE): SIGTERM, SIGKILL, start again."""
-    run_dir, submitit_dir, job_id = run_interrupted_sweep(tmp_path, lambda job: slurm("scontrol", "requeue", job))
-    assert_resumed_once(run_dir, submitit_dir, job_id)
+    run_dir, other_dir, submitit_dir, job_id = run_interrupted_sweep(
+        tmp_path, lambda job: slurm("scontrol", "requeue", job))
+    assert_resumed_once(run_dir, other_dir, submitit_dir, job_id)
 
 
 def test_signalled_job_requeues_itself_through_the_checkpoint_hook(slurm_cluster, tmp_path: Path) -> None:
     """USR2, which SLURM sends `signal_delay_s` before the time limit: submitit calls the launcher's checkpoint(),
     requeues the job with `scontrol requeue`, and the restarted run resumes from checkpoint.pt."""
-    run_dir, submitit_dir, job_id = run_interrupted_sweep(
+    run_dir, other_dir, submitit_dir, job_id = run_interrupted_sweep(
         tmp_path, lambda job: slurm("scancel", "--signal=USR2", job))
-    job_log = assert_resumed_once(run_dir, submitit_dir, job_id)
+    job_log = assert_resumed_once(run_dir, other_dir, submitit_dir, job_id)
     assert "Calling checkpoint method" in job_log and f"Requeued job {job_id}" in job_log

@@ -113,10 +113,15 @@ def test_paper_numbers_beside_ours(sweep: Path, capsys) -> None:
     assert tables.main([str(sweep), "--paper"]) == 0
     text = capsys.readouterr().out
     assert "| Task | SAC | SAC-NF | SAC-AR-DAE | SAC-AR-DAE (w/o jc) |" in text
-    assert "| HalfCheetah-v2 (ours: halfcheetah) | 9695 ± 879 | 9325 ± 775 | 10907 ± 664 | 10677 ± 374 |" in text
-    assert "| Walker-v2 (ours: walker2d) | 3023 ± 271 | 3317 ± 455 | 3036 ± 271 | 3094 ± 209 |" in text
-    assert "| Humanoid (rllab) (paper only) | 6099 ± 8071 | 3442 ± 3736 | 10739 ± 10335 | 761 ± 413 |" in text
-    assert text.index("Maximum average return, paper") < text.index("Normalized average return: mean")
+    # Each task of ours is followed by the paper's row for it; the paper's other tasks follow in Table 1's order.
+    assert ("| hopper (ours) | 400 ± 141 | 2500 ± 500 (n=2) | – | – |\n"
+            "| Hopper-v2 (paper) | 3563 ± 119 | 3521 ± 129 | 3556 ± 127 | 3634 ± 45 |\n") in text
+    assert ("| walker2d (ours) | 175 ± 75 (n=2) | – | – | – |\n"
+            "| Walker-v2 (paper) | 3023 ± 271 | 3317 ± 455 | 3036 ± 271 | 3094 ± 209 |\n") in text
+    assert "| HalfCheetah-v2 (paper) | 9695 ± 879 | 9325 ± 775 | 10907 ± 664 | 10677 ± 374 |" in text
+    assert "| Humanoid (rllab) (paper) | 6099 ± 8071 | 3442 ± 3736 | 10739 ± 10335 | 761 ± 413 |" in text
+    assert text.index("| HalfCheetah-v2 (paper)") < text.index("| hopper (ours)")
+    assert text.index("Maximum average return, ours beside") < text.index("Normalized average return, ours beside")
 
 
 def test_folder_without_eval_files(tmp_path: Path) -> None:

@@ -1,0 +1,86 @@
+"""A multirun's outcome: each job reports how it ended, and the sweep ends with one summary and its exit status.
+
+Jobs may run in this process (the basic launcher) or elsewhere (submitit, SLURM), so each job writes its outcome
+as a small file in the sweep folder and the launching process reads them all when the sweep ends.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.utils import JobStatus
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+OUTCOMES_DIR = ".outcomes"
+STATUSES = ("finished", "resumed", "refused", "failed")
+_exit_status = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one job ended: finished (from scratch), resumed (from a checkpoint), refused (bad input, or its folder
+    is in use) or failed (an error during the run)."""
+    status: str
+    message: str = ""
+    run_dir: str = ""
+    overrides: list = field(default_factory=list)
+
+
+def _outcomes_dir(config: DictConfig) -> Path:
+    return Path(config.hydra.sweep.dir) / OUTCOMES_DIR
+
+
+def read_outcomes(sweep_dir: Path) -> list[Outcome]:
+    folder = sweep_dir / OUTCOMES_DIR
+    paths = sorted(folder.glob("*.json"), key=lambda p: int(p.stem)) if folder.exists() else []
+    return [Outcome(**json.loads(p.read_text())) for p in paths]
+
+
+def summary(outcomes: list[Outcome]) -> str:
+    counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
+    lines = [f"sweep: {len(outcomes)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items())]
+    shared = set.intersection(*(set(o.overrides) for o in outcomes)) if len(outcomes) > 1 else set()
+    for outcome in outcomes:
+        if outcome.status in ("refused", "failed"):
+            own = [o for o in outcome.overrides if o not in shared] or outcome.overrides
+            lines.append(f"  {outcome.status}: {' '.join(own)}: {outcome.message}")
+    return "\n".join(lines)
+
+
+def exit_status() -> int:
+    """Non-zero once a multirun in this process had a refused or failed job."""
+    return _exit_status
+
+
+class SweepReport(Callback):
+    """Registered in conf/config.yaml under hydra.callbacks."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        folder = _outcomes_dir(config)
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+
+    def on_job_end(self, config: DictConfig, job_return, **kwargs) -> None:
+        if HydraConfig.get().mode != RunMode.MULTIRUN:
+            return
+        outcome = job_return.return_value if job_return.status == JobStatus.COMPLETED else None
+        if not isinstance(outcome, Outcome):  # the task function raised past its own handler
+            outcome = Outcome("failed", "raised an error (see the job's log)")
+        outcome = Outcome(outcome.status, outcome.message, outcome.run_dir, list(job_return.overrides or []))
+        path = _outcomes_dir(config) / f"{config.hydra.job.num}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(outcome)))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        global _exit_status
+        outcomes = read_outcomes(Path(config.hydra.sweep.dir))
+        print(summary(outcomes), file=sys.stderr, flush=True)
+        if any(o.status in ("refused", "failed") for o in outcomes):
+            _exit_status = 1
