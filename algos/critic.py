@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-from algos.networks import ACTIVATIONS, Chain
+from algos.networks import ACTIVATIONS
 
 
 class EnsembleLinear(nn.Module):
@@ -35,7 +35,7 @@ class DoubleQ(nn.Module):
         for w_in, w_out in zip(widths[:-1], widths[1:]):
             layers += [EnsembleLinear(num_members, w_in, w_out), ACTIVATIONS[activation]()]
         layers.append(EnsembleLinear(num_members, widths[-1], 1))
-        self.net = Chain(*layers)
+        self.net = nn.Sequential(*layers)
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Q-values of every member, shape [E, B]."""

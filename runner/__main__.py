@@ -34,25 +34,13 @@ def train(cfg: DictConfig, identity: RunIdentity) -> tuple[Path, Trainer]:
         prepare_host(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
 
-        env, eval_env = build.build_envs(cfg)
-        obs_dim, act_dim = build.dims(env)
-        agent = build.build_agent(cfg, obs_dim, act_dim, device)
-        buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
+        trainer = build.build_trainer(cfg, run_dir, identity, device)
         save_run_record(run_dir, cfg, identity, HydraConfig.get().overrides.task)
-        logger = build.build_logger(cfg, run_dir, identity)
-        trainer = Trainer(env, eval_env, agent, buffer, logger, run_dir, seed=cfg.seed, total_steps=cfg.total_steps,
-                          warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
-                          eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
-                          log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
-                          diagnostic_states=cfg.diagnostics.num_states,
-                          diagnostic_samples=cfg.diagnostics.num_samples, progress=cfg.progress)
         try:
             trainer.run()
         finally:
-            logger.wandb.finish()
-            env.close()
-            eval_env.close()
-    _report(run_dir, trainer, logger)
+            trainer.close()
+    _report(run_dir, trainer)
     return run_dir, trainer
 
 
@@ -73,14 +61,15 @@ def new_folder_removed_on_refusal(run_dir: Path) -> Iterator[None]:
         raise
 
 
-def _report(run_dir: Path, trainer: Trainer, logger) -> None:
+def _report(run_dir: Path, trainer: Trainer) -> None:
     resumed = f" (resumed from step {trainer.resumed_from})" if trainer.resumed_from is not None else ""
     lines = [f"done: {trainer.step} env steps, {trainer.updates} updates{resumed}",
              f"  last eval return: {trainer.last_eval:.1f}" if trainer.last_eval is not None else "",
              f"  run folder: {run_dir}",
              f"  metrics:    {run_dir / 'eval.csv'}, {run_dir / 'train.csv'}"]
-    if logger.wandb.files_dir:
-        lines.append(f"  W&B run:    {logger.wandb.files_dir}  (upload later: wandb sync {logger.wandb.files_dir})")
+    if trainer.logger.wandb.files_dir:
+        files_dir = trainer.logger.wandb.files_dir
+        lines.append(f"  W&B run:    {files_dir}  (upload later: wandb sync {files_dir})")
     print("\n".join(line for line in lines if line), flush=True)
 
 

@@ -1,14 +1,19 @@
-"""The one place a config becomes objects: env, policy, estimator, agent, buffer, logger."""
+"""The composition root: the one place a config becomes objects (env, policy, estimator, agent, buffer, logger,
+trainer), used by `python -m runner`, the benchmark and the tests.
+
+The agent is wired by hand rather than by one recursive instantiate: its sizes come from the env, and the
+estimator must be checked against the policy it would serve before it is built."""
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
-from hydra.utils import instantiate
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from algos.estimators.base import EntropyEstimator
@@ -20,6 +25,7 @@ from envs import EnvSpecError, make_env
 from runner.errors import RunError
 from runner.identity import RunIdentity
 from runner.metrics import MetricsLogger, WandbSink
+from runner.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 
@@ -38,24 +44,25 @@ def _instantiate_named(node: DictConfig, **kwargs):
     return instantiate(params, **kwargs, _convert_="all")
 
 
-def _estimator_class(node: DictConfig) -> type[EntropyEstimator]:
-    module, _, name = node._target_.rpartition(".")
-    return getattr(importlib.import_module(module), name)
+def _estimator_options() -> dict[str, str]:
+    """Every `entropy=` option on Hydra's config search path, with its class path."""
+    def read() -> dict[str, str]:
+        names = GlobalHydra.instance().config_loader().get_group_options("entropy")
+        return {name: compose(config_name="config", overrides=[f"entropy={name}"]).entropy._target_ for name in names}
+    if GlobalHydra.instance().is_initialized():
+        return read()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return read()
 
 
 def fitting_estimators(policy: Policy) -> list[str]:
-    """Names of every estimator in conf/entropy/ that can serve this policy."""
-    names = []
-    for path in sorted((CONF_DIR / "entropy").glob("*.yaml")):
-        node = OmegaConf.load(path)
-        if _estimator_class(node).refusal(policy) is None:
-            names.append(path.stem)
-    return names
+    """Names of every estimator option that can serve this policy."""
+    return [name for name, target in _estimator_options().items() if get_class(target).refusal(policy) is None]
 
 
 def build_policy_and_estimator(cfg: DictConfig, obs_dim: int, act_dim: int) -> tuple[Policy, EntropyEstimator]:
     policy = _instantiate_named(cfg.algo.policy, obs_dim=obs_dim, act_dim=act_dim)
-    reason = _estimator_class(cfg.entropy).refusal(policy)
+    reason = get_class(cfg.entropy._target_).refusal(policy)
     if reason is not None:
         fits = ", ".join(fitting_estimators(policy)) or "none"
         raise RunError(f"entropy={cfg.entropy.name} does not fit algo={cfg.algo.name}: {reason}. "
@@ -71,7 +78,7 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
     target_entropy = -float(act_dim) if sac.target_entropy is None else float(sac.target_entropy)
     temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy)
     agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr,
-                target_calibration=sac.target_calibration)
+                target_calibration=sac.target_calibration, calibration_momentum=sac.calibration_momentum)
     if cfg.compile:
         agent.policy.compile()
         agent.critic.compile()
@@ -92,6 +99,21 @@ def build_logger(cfg: DictConfig, run_dir: Path, identity: RunIdentity) -> Metri
     sink = WandbSink(run_dir, config, mode=cfg.logger.mode, project=cfg.logger.project, entity=cfg.logger.entity,
                      group=group, job_type=identity.algo, name=f"{group}/seed{identity.seed}", tags=tags)
     return MetricsLogger(run_dir, sink)
+
+
+def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device: torch.device) -> Trainer:
+    """Every part of one run, handed to the Trainer; the caller runs it and closes what it opened."""
+    env, eval_env = build_envs(cfg)
+    obs_dim, act_dim = dims(env)
+    agent = build_agent(cfg, obs_dim, act_dim, device)
+    buffer = build_buffer(cfg, obs_dim, act_dim, device)
+    logger = build_logger(cfg, run_dir, identity)
+    return Trainer(env, eval_env, agent, buffer, logger, run_dir, seed=cfg.seed, total_steps=cfg.total_steps,
+                   warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
+                   eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
+                   log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
+                   diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
+                   progress=cfg.progress)
 
 
 def dims(env: gym.Env) -> tuple[int, int]:

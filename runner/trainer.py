@@ -48,6 +48,12 @@ class Trainer:
         self.last_episode_return: float | None = None
         self.resumed_from: int | None = None
 
+    def close(self) -> None:
+        """Finish the metric sinks and close both envs."""
+        self.logger.wandb.finish()
+        self.env.close()
+        self.eval_env.close()
+
     # --- state -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         return {"agent": self.agent.state_dict(), "buffer": self.buffer.state_dict(),

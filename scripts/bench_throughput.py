@@ -25,7 +25,6 @@ from torch.utils.flop_counter import flop_registry
 from runner import build
 from runner.host import prepare_host
 from runner.identity import RunIdentity
-from runner.trainer import Trainer
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -61,25 +60,19 @@ def compose_config(algo: str, env: str, steps: int, warmup: int, overrides: list
         return compose(config_name="config", overrides=[
             f"algo={algo}", f"env={env}", f"total_steps={warmup + steps}", f"warmup_steps={warmup}",
             f"eval_every={warmup + steps}", "eval_episodes=1", f"log_every={steps // 4}",
-            f"checkpoint_every={10 * (warmup + steps)}", "logger=disabled", "progress=false", *overrides])
+            f"checkpoint_every={10 * (warmup + steps)}", "diagnostics.num_samples=8", "logger=disabled",
+            "progress=false", *overrides])
 
 
 def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overrides: list[str]) -> tuple[float, float]:
     """Median updates/s of the real Trainer loop over its logged intervals (the first is discarded as warm-up),
     and the FLOPs of one update."""
     cfg = compose_config(algo, env_name, steps, warmup, overrides)
-    device = torch.device("cpu")
-    env, eval_env = build.build_envs(cfg)
-    obs_dim, act_dim = build.dims(env)
-    agent = build.build_agent(cfg, obs_dim, act_dim, device)
-    buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
     with tempfile.TemporaryDirectory() as tmp:
-        logger = build.build_logger(cfg, Path(tmp), RunIdentity.unnamed(cfg))
-        Trainer(env, eval_env, agent, buffer, logger, Path(tmp), seed=0, total_steps=cfg.total_steps,
-                warmup_steps=cfg.warmup_steps, batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every,
-                eval_episodes=1, eval_deterministic=True, log_every=cfg.log_every,
-                checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
-                diagnostic_samples=8, progress=False).run()
+        trainer = build.build_trainer(cfg, Path(tmp), RunIdentity.unnamed(cfg), torch.device("cpu"))
+        trainer.run()
+        trainer.close()
+        agent, buffer, logger = trainer.agent, trainer.buffer, trainer.logger
         rates = [float(r["time/updates_per_s"]) for r in logger.train_log.rows()][1:]
     return statistics.median(rates), update_flops(agent, buffer.sample(cfg.sac.batch_size))
 

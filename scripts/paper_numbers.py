@@ -1,4 +1,4 @@
-"""The AR-DAE paper's reported returns (seed 002: Tables 1, 3 and 4), keyed by our task and algorithm names.
+"""The AR-DAE paper's reported returns (Lim et al. 2020: Tables 1, 3 and 4), keyed by our task and algorithm names.
 
 Each value is (mean, std) over five seeds. Table 1 is Table 3 without the "w/o jc" column, so one dict serves both.
 The paper ran gym -v2 tasks; we run -v5, so each row is keyed by our task name and labelled with the paper's.

@@ -1,4 +1,4 @@
-"""Learning curves of a sweep folder, one PNG per task, algorithms as lines (seed 002, Figure 6 style).
+"""Learning curves of a sweep folder, one PNG per task, algorithms as lines (Lim et al. 2020, AR-DAE, Figure 6 style).
 
     python -m scripts.plots runs/paper_table1 [--out DIR]
 

@@ -1,5 +1,5 @@
-"""1-D score-error study (seed 002, Section 4.2 and Appendix D.1): how well a regular DAE, a residual DAE and
-AR-DAE recover d/dx log p of a two-Gaussian mixture, against the optimal DAE's closed form.
+"""1-D score-error study (Lim et al. 2020, AR-DAE, Section 4.2 and Appendix D.1): how well a regular DAE, a
+residual DAE and AR-DAE recover d/dx log p of a two-Gaussian mixture, against the optimal DAE's closed form.
 
     python -m scripts.score_error --quick --out runs/score_error.png
 """

@@ -1,4 +1,5 @@
-"""The paper's result tables from a sweep folder: maximum and normalized average return (seed 002, Appendix G.3).
+"""The paper's result tables from a sweep folder: maximum and normalized average return (Lim et al. 2020,
+AR-DAE, Appendix G.3).
 
     python -m scripts.tables runs/paper_table1 [--paper] [--format md|latex|csv] [--out DIR] [--decimals N]
 

@@ -55,3 +55,15 @@ def test_parameters_without_gradient_stay_put():
     optim.step()
     assert all(torch.equal(v, unused.state_dict()[k]) for k, v in before.items())
     assert torch.count_nonzero(optim.state_dict()["exp_avg"][0]) > 0
+
+
+def test_without_the_private_kernel_the_public_functional_adam_gives_the_same_steps(monkeypatch):
+    torch.manual_seed(0)
+    ours = DoubleQ(5, 2, hidden_dim=16)
+    reference = copy.deepcopy(ours)
+    monkeypatch.delattr(torch, "_fused_adam_")
+    _train(ours, Adam(ours.parameters(), lr=1e-2), steps=5, seed=1)
+    monkeypatch.undo()
+    _train(reference, torch.optim.Adam(reference.parameters(), lr=1e-2, fused=True), steps=5, seed=1)
+    for p, q in zip(ours.parameters(), reference.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -48,13 +50,30 @@ def test_critic_loss_reaches_only_the_critic():
     assert not any(grads_of(agent.policy)) and not any(grads_of(agent.target_critic))
 
 
-def test_actor_loss_reaches_only_the_policy():
+def test_actor_loss_reaches_the_critic_unless_frozen():
+    """The actor loss depends on the critic's weights: only SAC.update's freezing keeps its gradient out."""
     agent, batch = make_agent(), make_batch()
-    agent.critic.requires_grad_(False)
     loss, *_ = actor_loss(agent.critic, agent.policy, agent.estimator, batch.obs, agent.temperature.alpha)
     loss.backward()
-    assert all(grads_of(agent.policy))
-    assert not any(grads_of(agent.critic)) and not any(grads_of(agent.target_critic))
+    assert all(grads_of(agent.policy)) and all(grads_of(agent.critic))
+
+
+@pytest.mark.parametrize("autotune", [False, True])
+def test_update_sends_the_critic_only_its_own_loss_gradient(autotune: bool):
+    """After SAC.update the critic's .grad is exactly the critic loss's gradient: the actor step that follows it
+    added nothing (its backward pass ran with the critic's weights frozen by SAC.update itself)."""
+    agent, batch = make_agent(autotune), make_batch()
+    reference = copy.deepcopy(agent)
+    torch.manual_seed(1)
+    target, _ = soft_target(reference.target_critic, reference.policy, reference.estimator, batch.next_obs,
+                            batch.reward, batch.terminated, reference.temperature.alpha, reference.gamma)
+    loss, _ = critic_loss(reference.critic, batch.obs, batch.action, target)
+    loss.backward()
+    torch.manual_seed(1)
+    agent.update(batch)
+    for updated, expected in zip(agent.critic.parameters(), reference.critic.parameters()):
+        torch.testing.assert_close(updated.grad, expected.grad, rtol=0, atol=0)
+    assert all(p.requires_grad for p in agent.critic.parameters())  # thawed again for the next critic step
 
 
 def test_terminal_transitions_do_not_bootstrap():

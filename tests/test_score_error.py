@@ -20,4 +20,4 @@ def test_ar_dae_beats_residual_beats_regular_dae_at_small_sigma():
     budget = Budget(iterations=400, hidden_dim=32, lr=3e-3, halve_every=150, eval_samples=1000)
     errors = run_study((0.003,), budget, seed=0)
     ar_dae, res_dae, reg_dae = errors["AR-DAE (sigma=0)"][0], errors["resDAE"][0], errors["regDAE"][0]
-    assert ar_dae < res_dae < reg_dae, errors  # measured 0.33 < 1.55 < 967 (seed 0)
+    assert ar_dae < res_dae < reg_dae, errors

@@ -1,4 +1,5 @@
-"""The variational entropy bound of flow policies (seed 000), with a learned backward network q(z given x, s)."""
+"""The variational entropy bound of flow policies (the flow-policy VI post), with a learned backward network
+q(z given x, s)."""
 
 from __future__ import annotations
 
