@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -78,7 +79,22 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
 
 
 def build_buffer(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device) -> ReplayBuffer:
-    return ReplayBuffer(obs_dim, act_dim, capacity=min(cfg.buffer_size, cfg.total_steps), device=device)
+    capacity = min(cfg.buffer_size, cfg.total_steps)
+    check_buffer_fits(capacity, 2 * obs_dim + act_dim + 2, device)
+    return ReplayBuffer(obs_dim, act_dim, capacity=capacity, device=device)
+
+
+def check_buffer_fits(capacity: int, floats_per_transition: int, device: torch.device) -> None:
+    """Refuse a replay buffer larger than the device's memory in one line, before an allocator error (or the
+    kernel's OOM killer, once the zeroed pages are touched) ends the run."""
+    need = capacity * floats_per_transition * 4
+    if device.type == "cuda":
+        have, where = torch.cuda.mem_get_info(device)[1], f"{device}'s memory"
+    else:
+        have, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory"
+    if need > have:
+        raise RunError(f"the replay buffer of {capacity} transitions needs {need / 2**30:.1f} GiB, more than "
+                       f"{where} ({have / 2**30:.1f} GiB); lower buffer_size")
 
 
 def build_logger(cfg: DictConfig, run_dir: Path) -> MetricsLogger:

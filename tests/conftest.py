@@ -26,6 +26,29 @@ def run_cli(*args: str, run_root: Path, timeout: float = 600, check: bool = True
     return proc
 
 
+def train_in_process(*overrides: str, run_root: Path) -> tuple[int, str]:
+    """Compose the config as the CLI does and train in this process: (exit code, the line the CLI would print).
+    For inputs whose point is not the process boundary; faster than a subprocess by the imports it saves."""
+    from hydra import compose, initialize_config_dir
+
+    from runner.__main__ import train
+    from runner.errors import RunError
+
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("config", overrides=[*overrides, f"run_root={run_root}"])
+        try:
+            train(cfg)
+        except RunError as err:
+            return err.exit_code, f"{err.label}: {err}"
+    return 0, ""
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file under `root` with its bytes, to show that nothing was created, changed or deleted."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()} \
+        if root.exists() else {}
+
+
 def read_csv(path: Path) -> list[dict]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
