@@ -49,21 +49,17 @@ def load_latest(run_dir: Path, device: torch.device) -> dict | None:
             if missing:
                 raise KeyError(f"no {', '.join(missing)}")
         except Exception as err:  # noqa: BLE001 - any failure to read the file makes it unusable; reported below
-            failures.append(f"{path} ({type(err).__name__}: {_first_line(err)})")
+            why = "empty file" if path.stat().st_size == 0 else f"{type(err).__name__}: damaged or not a checkpoint"
+            failures.append(f"{path.name} ({why})")
             continue
         if failures:
-            print(f"warning: {failures[0]} cannot be read; resuming from {path.name} (step "
+            print(f"warning: {run_dir / failures[0]} cannot be read; resuming from {path.name} (step "
                   f"{state['counters']['step']})", file=sys.stderr, flush=True)
         return state
     if failures:
-        raise RunError(f"no checkpoint can be read: {'; '.join(failures)}. restart=true starts over and moves the "
-                       f"old files to {run_dir / '.previous'}")
+        raise RunError(f"no checkpoint in {run_dir} can be read: {'; '.join(failures)}. restart=true starts over "
+                       f"and moves the old files to {run_dir / '.previous'}")
     return None
-
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip().splitlines()
-    return text[0][:120] if text else "empty"
 
 
 def rng_state(device: torch.device) -> dict:

@@ -114,9 +114,9 @@ DAMAGE = {
 
 FOLDER_FAULTS = [  # (damage, overrides, the line's distinctive part)
     ("no checkpoint", [], "holds 2 eval and 2 train rows but no checkpoint, so it cannot continue: restart=true"),
-    ("truncated", [], "no checkpoint can be read: "),
-    ("random bytes", [], "no checkpoint can be read: "),
-    ("empty", [], "checkpoint.pt (EOFError"),
+    ("truncated", [], "can be read: checkpoint.pt (RuntimeError: damaged or not a checkpoint); checkpoint.prev.pt"),
+    ("random bytes", [], "can be read: checkpoint.pt (UnpicklingError: damaged or not a checkpoint); checkpoint"),
+    ("empty", [], "can be read: checkpoint.pt (empty file); checkpoint.prev.pt (empty file). restart=true starts"),
     ("garbage line", [], "eval.csv line 4 is not a row of this file"),
     ("untouched", ["resume=false"], "already holds a run (2 eval and 2 train rows); resume=true continues it"),
     ("untouched", ["sac.lr=0.001"], "holds a run with a different config (sac.lr differ)"),
@@ -141,7 +141,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys)
     _truncate(folder / "checkpoint.pt")
     assert train_in_process(*BASE, run_root=used_root) == (0, "")
     err = capsys.readouterr().err
-    assert f"checkpoint.pt (RuntimeError" in err and f"resuming from checkpoint.prev.pt (step {previous_step})" in err
+    assert "checkpoint.pt (RuntimeError: damaged or not a checkpoint) cannot be read" in err and f"resuming from checkpoint.prev.pt (step {previous_step})" in err
     assert read_csv(folder / "eval.csv") == finished  # the replay from the previous checkpoint is exact
 
 
