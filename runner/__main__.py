@@ -26,8 +26,8 @@ def train(cfg: DictConfig) -> Path:
     run_dir = run_folder(cfg)
     device = resolve_device(cfg.device)
     check_run_folder(run_dir, cfg)
-    state = None if cfg.restart else load_latest(run_dir, device)
     with stop_on_signals() as stop:
+        state = None if cfg.restart else load_latest(run_dir, device)
         prepare_host(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
 
@@ -76,4 +76,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C while no run has its own handler armed (starting up, between sweep runs)
+        print("stopped: SIGINT outside a run's training loop; a run that had started resumes from its last "
+              "checkpoint", file=sys.stderr, flush=True)
+        sys.exit(130)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from contextlib import contextmanager
 
 
 class StopRequest:
     """Set by the first SIGINT or SIGTERM; the trainer checkpoints at its next episode boundary and stops.
 
-    A handler the process already has for SIGTERM (submitit's, which requeues SLURM jobs) is left in place.
+    A signal that the process ignores (nohup) or that a launcher handles (submitit keeps SIGTERM to requeue SLURM
+    jobs) is left as it is.
     """
 
     def __init__(self):
@@ -26,10 +28,12 @@ class StopRequest:
         return signal.Signals(self.signum).name if self.signum else ""
 
     def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # Python delivers signals to the main thread only; a run in another thread keeps the defaults
         for signum in (signal.SIGINT, signal.SIGTERM):
             current = signal.getsignal(signum)
-            if signum == signal.SIGTERM and current is not signal.SIG_DFL:
-                continue
+            if current not in (signal.SIG_DFL, signal.default_int_handler):
+                continue  # ignored on purpose (nohup, a shell's background job) or claimed by a launcher
             self._previous[signum] = current
             signal.signal(signum, self._handle)
 
