@@ -15,32 +15,40 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner import build
-from runner.errors import RunError
+from runner.checkpoint import load_latest
+from runner.errors import Interrupted, RunError
 from runner.host import prepare_host
-from runner.identity import RunIdentity, identify
+from runner.identity import identify
+from runner.interrupt import stop_on_signals
 from runner.lock import LOCK_FILE, run_folder_lock
+from runner.run_folder import open_run_folder
+from runner.schema import validated
 from runner.sweep_report import Outcome, exit_status
 from runner.trainer import Trainer
-from runner.validate import check_budgets, check_run_folder, resolve_device, save_run_record
+from runner.validate import check_run_folder, resolve_device
 
 
-def train(cfg: DictConfig, identity: RunIdentity) -> tuple[Path, Trainer]:
-    """Validate, build, train; returns the run folder and the finished trainer."""
-    check_budgets(cfg)
-    device = resolve_device(cfg.device)
+def train(cfg: DictConfig) -> tuple[Path, Trainer]:
+    """Validate, build, train; returns the run folder and the finished trainer.
+
+    Nothing is written before every check has passed, and one process at a time owns the run folder.
+    """
+    composed, cfg = cfg, validated(cfg)
+    identity = identify(cfg)
     run_dir = identity.run_dir(cfg.run_root)
-    with new_folder_removed_on_refusal(run_dir), run_folder_lock(run_dir):
-        check_run_folder(run_dir, cfg, has_checkpoint=(run_dir / "checkpoint.pt").exists())
+    device = resolve_device(cfg.device)
+    with new_folder_removed_on_refusal(run_dir), run_folder_lock(run_dir), stop_on_signals() as stop:
+        check_run_folder(run_dir, cfg)
+        state = None if cfg.restart else load_latest(run_dir, device)
         prepare_host(cfg.torch_threads)
         torch.manual_seed(cfg.seed)
-
-        trainer = build.build_trainer(cfg, run_dir, identity, device)
-        save_run_record(run_dir, cfg, identity, HydraConfig.get().overrides.task)
+        trainer = build.build_trainer(cfg, run_dir, identity, device, stop=stop)
+        open_run_folder(run_dir, cfg, composed, identity, restart=cfg.restart)
         try:
-            trainer.run()
+            trainer.run(state)
         finally:
             trainer.close()
-    _report(run_dir, trainer)
+    print(trainer.report(), flush=True)
     return run_dir, trainer
 
 
@@ -52,34 +60,26 @@ def new_folder_removed_on_refusal(run_dir: Path) -> Iterator[None]:
     try:
         yield
     except RunError:
-        (run_dir / LOCK_FILE).unlink(missing_ok=True)
-        for folder in created:  # deepest first; a folder someone else wrote into stays
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        if created and not any(p for p in run_dir.iterdir() if p.name != LOCK_FILE):
+            (run_dir / LOCK_FILE).unlink(missing_ok=True)
+            for folder in created:  # deepest first; a folder someone else wrote into stays
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
         raise
 
 
-def _report(run_dir: Path, trainer: Trainer) -> None:
-    resumed = f" (resumed from step {trainer.resumed_from})" if trainer.resumed_from is not None else ""
-    lines = [f"done: {trainer.step} env steps, {trainer.updates} updates{resumed}",
-             f"  last eval return: {trainer.last_eval:.1f}" if trainer.last_eval is not None else "",
-             f"  run folder: {run_dir}",
-             f"  metrics:    {run_dir / 'eval.csv'}, {run_dir / 'train.csv'}"]
-    if trainer.logger.wandb.files_dir:
-        files_dir = trainer.logger.wandb.files_dir
-        lines.append(f"  W&B run:    {files_dir}  (upload later: wandb sync {files_dir})")
-    print("\n".join(line for line in lines if line), flush=True)
-
-
 def sweep_job(cfg: DictConfig) -> Outcome:
-    """One job of a multirun: whatever happens, it ends with an Outcome, so the other jobs of the sweep still run."""
+    """One job of a multirun: it ends with an Outcome, so the other jobs of the sweep still run. A stop signal
+    ends the whole sweep instead, once the job has saved its checkpoint."""
     try:
-        identity = identify(cfg)
-        run_dir, trainer = train(cfg, identity)
+        run_dir, trainer = train(cfg)
+    except Interrupted as err:
+        print(f"{err.label}: {err}", file=sys.stderr, flush=True)
+        raise SystemExit(err.exit_code) from None
     except RunError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
+        print(f"{err.label}: {err}", file=sys.stderr, flush=True)
         return Outcome("refused", str(err))
     except Exception as err:  # noqa: BLE001 - reported in the job's log and in the sweep summary
         traceback.print_exc()
@@ -92,13 +92,18 @@ def main(cfg: DictConfig) -> Outcome | None:
     if HydraConfig.get().mode == RunMode.MULTIRUN:
         return sweep_job(cfg)
     try:
-        train(cfg, identify(cfg))
+        train(cfg)
     except RunError as err:
-        print(f"error: {err}", file=sys.stderr, flush=True)
-        sys.exit(2)
+        print(f"{err.label}: {err}", file=sys.stderr, flush=True)
+        sys.exit(err.exit_code)
     return None
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # Ctrl-C while no run has its own handler armed (starting up, between sweep runs)
+        print("stopped: SIGINT outside a run's training loop; a run that had started resumes from its last "
+              "checkpoint", file=sys.stderr, flush=True)
+        sys.exit(130)
     sys.exit(exit_status())

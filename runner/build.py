@@ -6,6 +6,7 @@ estimator must be checked against the policy it would serve before it is built."
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,7 +25,9 @@ from algos.temperature import Temperature
 from envs import EnvSpecError, make_env
 from runner.errors import RunError
 from runner.identity import RunIdentity
-from runner.metrics import MetricsLogger, WandbSink
+from runner.metrics import MetricsLogger
+from runner.sinks import ConsoleSink, TensorBoardSink, WandbSink
+from runner.interrupt import StopRequest
 from runner.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -86,22 +89,47 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
 
 
 def build_buffer(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device) -> ReplayBuffer:
-    return ReplayBuffer(obs_dim, act_dim, capacity=min(cfg.buffer_size, cfg.total_steps), device=device)
+    capacity = min(cfg.buffer_size, cfg.total_steps)
+    check_buffer_fits(capacity, 2 * obs_dim + act_dim + 2, device)
+    return ReplayBuffer(obs_dim, act_dim, capacity=capacity, device=device)
+
+
+def check_buffer_fits(capacity: int, floats_per_transition: int, device: torch.device) -> None:
+    """Refuse a replay buffer larger than the device's memory in one line, before an allocator error (or the
+    kernel's OOM killer, once the zeroed pages are touched) ends the run."""
+    need = capacity * floats_per_transition * 4
+    if device.type == "cuda":
+        have, where = torch.cuda.mem_get_info(device)[1], f"{device}'s memory"
+    else:
+        have, where = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "this machine's memory"
+    if need > have:
+        raise RunError(f"the replay buffer of {capacity} transitions needs {need / 2**30:.1f} GiB, more than "
+                       f"{where} ({have / 2**30:.1f} GiB); lower buffer_size")
 
 
 def build_logger(cfg: DictConfig, run_dir: Path, identity: RunIdentity) -> MetricsLogger:
-    """W&B groups runs as the folders do: experiment/task/label, one run per seed, job_type the algorithm."""
-    group = f"{identity.experiment}/{identity.task}/{identity.label}"
-    config = {**OmegaConf.to_container(cfg, resolve=True),
-              "identity": {"label": identity.label, "variant": identity.variant, "changes": identity.changes}}
-    tags = [identity.task, identity.algo, identity.estimator, identity.experiment] + (
-        [identity.variant] if identity.variant else [])
-    sink = WandbSink(run_dir, config, mode=cfg.logger.mode, project=cfg.logger.project, entity=cfg.logger.entity,
-                     group=group, job_type=identity.algo, name=f"{group}/seed{identity.seed}", tags=tags)
-    return MetricsLogger(run_dir, sink)
+    """The CSV record plus the sinks `logger.sinks` names. W&B groups runs as the folders do: group
+    experiment/task/label, one run per seed, job_type the algorithm, and its config carries the identity."""
+    sinks = []
+    for name in cfg.logger.sinks:
+        if name == "console":
+            sinks.append(ConsoleSink(cfg.total_steps))
+        elif name == "tensorboard":
+            sinks.append(TensorBoardSink(run_dir))
+        elif name == "wandb" and cfg.logger.mode != "disabled":
+            group = f"{identity.experiment}/{identity.task}/{identity.label}"
+            config = {**OmegaConf.to_container(cfg, resolve=True),
+                      "identity": {"label": identity.label, "variant": identity.variant, "changes": identity.changes}}
+            tags = [identity.task, identity.algo, identity.estimator, identity.experiment] + (
+                [identity.variant] if identity.variant else [])
+            sinks.append(WandbSink(run_dir, config, mode=cfg.logger.mode, project=cfg.logger.project,
+                                   entity=cfg.logger.entity, group=group, job_type=identity.algo,
+                                   name=f"{group}/seed{identity.seed}", tags=tags))
+    return MetricsLogger(run_dir, sinks)
 
 
-def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device: torch.device) -> Trainer:
+def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device: torch.device,
+                  stop: StopRequest | None = None) -> Trainer:
     """Every part of one run, handed to the Trainer; the caller runs it and closes what it opened."""
     env, eval_env = build_envs(cfg)
     obs_dim, act_dim = dims(env)
@@ -113,7 +141,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device:
                    eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
                    log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
                    diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
-                   progress=cfg.progress)
+                   progress=cfg.progress, stop=stop)
 
 
 def dims(env: gym.Env) -> tuple[int, int]:

@@ -1,33 +1,65 @@
-"""Atomic checkpoints of everything a run needs to continue exactly where it stopped."""
+"""Atomic checkpoints of everything a run needs to continue exactly where it stopped; the last two are kept."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import torch
 
+from runner.errors import RunError
+
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"
+REQUIRED = ("agent", "buffer", "rng", "counters")
 
 
 def save_checkpoint(run_dir: Path, state: dict) -> Path:
-    """Write to a temporary file, fsync, then rename: a kill mid-write leaves the previous checkpoint whole."""
+    """Write to a temporary file, fsync, then rotate: the latest becomes the previous, the new one the latest.
+
+    A kill at any moment leaves at least one whole checkpoint; a latest one damaged later (a full disk elsewhere, a
+    copy cut short) still has the previous one behind it.
+    """
     path = run_dir / CHECKPOINT_NAME
     tmp = path.with_suffix(".pt.tmp")
     with tmp.open("wb") as f:
         torch.save(state, f)
         f.flush()
         os.fsync(f.fileno())
+    if path.exists():
+        os.replace(path, run_dir / PREVIOUS_NAME)
     os.replace(tmp, path)
     return path
 
 
-def load_checkpoint(run_dir: Path, device: torch.device) -> dict | None:
-    """The saved state, or None if the folder has no checkpoint. Plain tensors and containers only."""
-    path = run_dir / CHECKPOINT_NAME
-    if not path.exists():
-        return None
-    return torch.load(path, map_location=device, weights_only=True)
+def checkpoint_files(run_dir: Path) -> list[Path]:
+    """The folder's checkpoints, newest first."""
+    return [p for p in (run_dir / CHECKPOINT_NAME, run_dir / PREVIOUS_NAME) if p.exists()]
+
+
+def load_latest(run_dir: Path, device: torch.device) -> dict | None:
+    """The newest checkpoint that loads, or None if the folder has none. A damaged latest one falls back to the
+    previous with a warning; when none loads, RunError names the file and why."""
+    failures = []
+    for path in checkpoint_files(run_dir):
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+            missing = [key for key in REQUIRED if key not in state]
+            if missing:
+                raise KeyError(f"no {', '.join(missing)}")
+        except Exception as err:  # noqa: BLE001 - any failure to read the file makes it unusable; reported below
+            why = "empty file" if path.stat().st_size == 0 else f"{type(err).__name__}: damaged or not a checkpoint"
+            failures.append(f"{path.name} ({why})")
+            continue
+        if failures:
+            print(f"warning: {run_dir / failures[0]} cannot be read; resuming from {path.name} (step "
+                  f"{state['counters']['step']})", file=sys.stderr, flush=True)
+        return state
+    if failures:
+        raise RunError(f"no checkpoint in {run_dir} can be read: {'; '.join(failures)}. restart=true starts over "
+                       f"and moves the old files to {run_dir / '.previous'}")
+    return None
 
 
 def rng_state(device: torch.device) -> dict:

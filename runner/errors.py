@@ -1,5 +1,18 @@
-"""The one exception a user sees as a single line: a bad config or a run that cannot go on."""
+"""The exceptions a user sees as a single line: a bad config, a run that cannot go on, a run stopped by a signal."""
 
 
 class RunError(Exception):
     """Raised for bad input or an unrecoverable run state; the entry point prints it and exits non-zero."""
+
+    exit_code = 2
+    label = "error"
+
+
+class Interrupted(RunError):
+    """A run stopped on request after saving a checkpoint; exits 128 + the signal number, as a shell expects."""
+
+    label = "stopped"
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.exit_code = 128 + signum

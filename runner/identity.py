@@ -22,12 +22,12 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from runner.errors import RunError
+from runner.schema import safe_segment
 
 # Keys that change how a run is operated, not what it trains: they may differ when a run resumes, and they are
 # not part of its identity.
-OPERATIONAL_KEYS = ("resume", "progress", "logger", "device", "torch_threads", "run_root", "compile", "log_every",
-                    "checkpoint_every")
+OPERATIONAL_KEYS = ("resume", "restart", "progress", "logger", "device", "torch_threads", "run_root", "compile",
+                    "log_every", "checkpoint_every")
 # Keys that are folder segments of their own (experiment, seed) or labels of a config group choice.
 SEGMENT_KEYS = ("experiment_name", "seed", "algo.name", "entropy.name", "env.name")
 # Short names for keys whose leaf name is long; a boolean key reads `<name>-on` / `<name>-off`.
@@ -35,7 +35,7 @@ SHORT_NAMES = {"jacobian_clamping": "jc"}
 MAX_VARIANT = 48
 ALGORITHM_KEYS = ("algo.", "entropy.", "sac.")  # named first in a variant; budgets and protocol keys follow
 IDENTITY_FILE = "identity.yaml"
-SAFE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")
+SAFE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")  # what a variant part may hold
 
 
 @dataclass(frozen=True)
@@ -151,14 +151,6 @@ def variant_label(changes: dict) -> str:
     return "-".join([*dict.fromkeys(parts[k] for k in kept), digest])
 
 
-def check_segment(name: str, value: str) -> str:
-    """A folder-name part must be one plain path segment: no separators, no `..`, nothing hidden."""
-    if not SAFE_SEGMENT.fullmatch(value) or value in (".", ".."):
-        raise RunError(f"{name}={value!r} cannot name a folder: use letters, digits and . _ + = - "
-                       "(starting with a letter or digit), without /")
-    return value
-
-
 def _defaults(overrides: list[str]) -> DictConfig:
     """The composed config of the same choices with no other override: what a variant is measured against."""
     return compose(config_name=HydraConfig.get().job.config_name, overrides=overrides)
@@ -166,10 +158,10 @@ def _defaults(overrides: list[str]) -> DictConfig:
 
 def identify(cfg: DictConfig) -> RunIdentity:
     """The identity of the job Hydra is running now (needs HydraConfig: call it inside the task function)."""
-    experiment = check_segment("experiment_name", str(cfg.experiment_name))
-    task = check_segment("env.name", str(cfg.env.name))
-    algo = check_segment("algo.name", str(cfg.algo.name))
-    estimator = check_segment("entropy.name", str(cfg.entropy.name))
+    experiment = safe_segment(str(cfg.experiment_name), "experiment_name")
+    task = safe_segment(str(cfg.env.name), "env.name")
+    algo = safe_segment(str(cfg.algo.name), "algo.name")
+    estimator = safe_segment(str(cfg.entropy.name), "entropy.name")
     choices = HydraConfig.get().runtime.choices
     base = [f"algo={algo}", f"env={choices['env']}"]
     if choices.get("experiment") is not None:

@@ -1,12 +1,14 @@
-"""Metrics sinks: the run folder's CSV files (the source of truth) and W&B (a mirror)."""
+"""The run's metrics: the CSV files in the run folder (the record) and the sinks that mirror them (runner/sinks.py)."""
 
 from __future__ import annotations
 
 import csv
-import sys
-import uuid
+import math
 from pathlib import Path
 
+from runner.errors import RunError
+
+EVAL_FILE, TRAIN_FILE = "eval.csv", "train.csv"
 
 
 class CsvLog:
@@ -28,6 +30,20 @@ class CsvLog:
             return []
         with self.path.open(newline="") as f:
             return list(csv.DictReader(f))
+
+    def count_rows(self) -> int:
+        """Rows in the file; RunError names the first line that is not a row of it (its step must be a number)."""
+        if not self.path.exists():
+            return 0
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            count = 0
+            for row in reader:
+                if None in row or _number(row.get("step")) is None:
+                    raise RunError(f"{self.path} line {reader.line_num} is not a row of this file; repair or delete "
+                                   "that line, then start again")
+                count += 1
+        return count
 
     def truncate_after(self, step: int) -> None:
         kept = [r for r in self.rows() if int(float(r["step"])) <= step]
@@ -51,79 +67,70 @@ class CsvLog:
         tmp.replace(self.path)
 
 
-class WandbSink:
-    """One W&B run per run folder; its id lives in the folder so a restart resumes the same W&B run."""
-
-    def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None,
-                 group: str, job_type: str, name: str, tags: list[str]):
-        self.run = None
-        self.id_file = run_dir / "wandb_id.txt"
-        if mode == "disabled":
-            return
-        import wandb
-
-        run_id = self.id_file.read_text().strip() if self.id_file.exists() else uuid.uuid4().hex[:8]
-        self.id_file.write_text(run_id)
-        self.run = wandb.init(
-            project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags, id=run_id,
-            resume="allow", dir=str(run_dir), mode=mode, config=config,
-            settings=wandb.Settings(console="off", disable_git=True, save_code=False, x_disable_stats=True,
-                                    silent=True),
-        )
-
-    @property
-    def run_id(self) -> str | None:
-        return self.run.id if self.run else None
-
-    @property
-    def files_dir(self) -> str | None:
-        return str(Path(self.run.dir).parent) if self.run else None
-
-    def log(self, row: dict, step: int) -> None:
-        if self.run is None:
-            return
-        try:
-            self.run.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
-        except Exception as err:  # noqa: BLE001 - see _drop
-            self._drop(err)
-
-    def finish(self) -> None:
-        if self.run is None:
-            return
-        try:
-            self.run.finish()
-        except Exception as err:  # noqa: BLE001 - see _drop
-            self._drop(err)
-
-    def _drop(self, err: Exception) -> None:
-        """W&B is a mirror, not the record: when its service dies (SLURM signals every process of a requeued job,
-        W&B's first) the run goes on with its CSV files, and a restart resumes the same W&B run."""
-        print(f"warning: W&B stopped ({err!r}); eval.csv and train.csv go on", file=sys.stderr, flush=True)
-        self.run = None
-
-
 class MetricsLogger:
-    """Writes eval rows to eval.csv and train rows to train.csv, mirrors both to W&B with namespaced keys."""
+    """The run's metrics: eval.csv and train.csv are the record and always written; each sink (W&B, the console,
+    TensorBoard; `logger.sinks` in the config) is a view of them and never ends a run.
 
-    def __init__(self, run_dir: Path, wandb_sink: WandbSink):
-        self.eval_log = CsvLog(run_dir / "eval.csv")
-        self.train_log = CsvLog(run_dir / "train.csv")
-        self.wandb = wandb_sink
+    `open()` hands every sink the history the files hold, so a restarted run's sinks can catch up on rows an
+    earlier process wrote to the files but not to them before it died.
+    """
+
+    def __init__(self, run_dir: Path, sinks: list):
+        self.eval_log = CsvLog(run_dir / EVAL_FILE)
+        self.train_log = CsvLog(run_dir / TRAIN_FILE)
+        self.sinks = sinks
 
     def truncate_after(self, step: int) -> None:
         self.eval_log.truncate_after(step)
         self.train_log.truncate_after(step)
 
+    def history(self) -> list[tuple[str, dict]]:
+        """Every row of both files as ("eval" | "train", row with numbers parsed), in step order."""
+        rows = [("eval", _parsed(r)) for r in self.eval_log.rows()] + [
+            ("train", _parsed(r)) for r in self.train_log.rows()]
+        return sorted(rows, key=lambda item: item[1]["step"])
+
+    def open(self) -> None:
+        history = self.history()
+        for sink in self.sinks:
+            sink.open(history)
+
     def log_eval(self, row: dict) -> None:
         self.eval_log.write(row)
-        self.wandb.log({_eval_key(k): v for k, v in row.items()}, step=row["step"])
+        for sink in self.sinks:
+            sink.log_eval(row)
 
     def log_train(self, row: dict) -> None:
         self.train_log.write(row)
-        self.wandb.log(row, step=row["step"])
+        for sink in self.sinks:
+            sink.log_train(row)
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            sink.close()
+
+    def describe(self) -> list[str]:
+        """Lines for the end-of-run summary: where each sink's output is and how to look at it."""
+        return [line for sink in self.sinks for line in sink.describe()]
 
 
-def _eval_key(key: str) -> str:
-    """eval.csv keeps short column names; W&B gets them under eval/ (entropy/ keys are already namespaced)."""
-    return key if "/" in key else f"eval/{key}"
+def _parsed(row: dict) -> dict:
+    """A CSV row with its numbers as numbers (text cells stay text, empty cells are left out)."""
+    parsed = {}
+    for key, text in row.items():
+        if text in (None, ""):
+            continue
+        number = _number(text)
+        parsed[key] = text if number is None else number
+    parsed["step"] = int(parsed["step"])
+    return parsed
+
+
+def _number(text: str | None) -> float | None:
+    """A CSV cell as a finite number, or None for text and empty cells."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
 

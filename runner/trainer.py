@@ -15,10 +15,11 @@ from tqdm import tqdm
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
-from runner.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from runner.checkpoint import rng_state, save_checkpoint
 from runner.checkpoint import set_rng_state as set_torch_rng_state
-from runner.errors import RunError
+from runner.errors import Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
+from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
 
 
@@ -27,12 +28,14 @@ class Trainer:
 
     Checkpoints are taken at the first episode boundary after every `checkpoint_every` steps: with the env's
     generator saved and the next episode not begun, a resumed run replays the uninterrupted one exactly (CPU).
+    A `stop` request (SIGINT, SIGTERM) is honoured at the next episode boundary for the same reason.
     """
 
     def __init__(self, env: gym.Env, eval_env: gym.Env, agent: SAC, buffer: ReplayBuffer, logger: MetricsLogger,
                  run_dir: Path, *, seed: int, total_steps: int, warmup_steps: int, batch_size: int,
                  eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
-                 checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, progress: bool = True):
+                 checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, progress: bool = True,
+                 stop: StopRequest | None = None):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
         self.seed = seed
@@ -41,18 +44,30 @@ class Trainer:
         self.log_every, self.checkpoint_every = log_every, checkpoint_every
         self.diagnostic_states, self.diagnostic_samples = diagnostic_states, diagnostic_samples
         self.progress = progress
+        self.stop = stop
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
         self.step = self.updates = self.episodes = 0
         self.next_checkpoint = checkpoint_every
         self.last_eval: float | None = None
         self.last_episode_return: float | None = None
         self.resumed_from: int | None = None
+        self.checkpoint_step: int | None = None  # step of the newest checkpoint on disk
 
     def close(self) -> None:
         """Finish the metric sinks and close both envs."""
-        self.logger.wandb.finish()
+        self.logger.close()
         self.env.close()
         self.eval_env.close()
+
+    def report(self) -> str:
+        """The end-of-run summary: how far it got, where its files are, where each sink's output went."""
+        resumed = f" (resumed from step {self.resumed_from})" if self.resumed_from is not None else ""
+        lines = [f"done: {self.step} env steps, {self.updates} updates{resumed}",
+                 f"  last eval return: {self.last_eval:.1f}" if self.last_eval is not None else "",
+                 f"  run folder: {self.run_dir}",
+                 f"  metrics:    {self.run_dir / 'eval.csv'}, {self.run_dir / 'train.csv'}",
+                 *self.logger.describe()]
+        return "\n".join(line for line in lines if line)
 
     # --- state -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -60,8 +75,7 @@ class Trainer:
                 "rng": {**rng_state(self.agent.device), "actions": self.action_rng.bit_generator.state,
                         "env": get_rng_state(self.env)},
                 "counters": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
-                             "next_checkpoint": self.next_checkpoint},
-                "wandb_id": self.logger.wandb.run_id or ""}
+                             "next_checkpoint": self.next_checkpoint}}
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
@@ -72,30 +86,46 @@ class Trainer:
         counters = state["counters"]
         self.step, self.updates, self.episodes = counters["step"], counters["updates"], counters["episodes"]
         self.next_checkpoint = counters["next_checkpoint"]
+        self.checkpoint_step = self.step
 
     def _checkpoint(self, metrics: dict[str, torch.Tensor] | None) -> None:
         self._check_finite(metrics)
         save_checkpoint(self.run_dir, self.state_dict())
+        self.checkpoint_step = self.step
 
     def _check_finite(self, metrics: dict[str, torch.Tensor] | None) -> None:
         """One host sync: any non-finite loss or parameter stops the run before it can overwrite a checkpoint."""
         tensors = list((metrics or {}).values()) + [p for m in self.agent.modules().values() for p in m.parameters()]
         if tensors and not bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all()):
             bad = [k for k, v in (metrics or {}).items() if not bool(torch.isfinite(v).all())]
-            raise RunError(f"non-finite values at step {self.step} ({', '.join(bad) or 'parameters'}); stopping. "
-                           f"The last good checkpoint is kept in {self.run_dir}")
+            self._diverged(", ".join(bad) or "parameters")
+
+    def _check_row(self, row: dict) -> None:
+        """No non-finite number reaches a CSV file: it stops the run instead."""
+        bad = [k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            self._diverged(", ".join(bad[:4]))
+
+    def _diverged(self, what: str) -> None:
+        if self.checkpoint_step is None:
+            kept = (f"no checkpoint was written before it; restart=true starts over (the rows kept move to "
+                    f"{self.run_dir / '.previous'})")
+        else:
+            kept = f"the checkpoint of step {self.checkpoint_step} is kept in {self.run_dir}"
+        raise RunError(f"non-finite values at step {self.step} ({what}); stopping: {kept}")
 
     # --- loop ------------------------------------------------------------------------------------------------
-    def run(self) -> None:
-        state = load_checkpoint(self.run_dir, self.agent.device)
+    def run(self, state: dict | None = None) -> None:
+        """Train from `state` (a checkpoint) or from scratch to `total_steps`."""
         if state is not None:
             self.load_state_dict(state)
             self.resumed_from = self.step
             self.logger.truncate_after(self.step)
             obs, _ = self.env.reset()
         else:
-            self.logger.truncate_after(0)  # rows of an attempt that died before its first checkpoint
+            self.logger.truncate_after(0)  # rows of an attempt that wrote no history worth keeping
             obs, _ = self.env.reset(seed=self.seed)
+        self.logger.open()
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
         metrics: dict[str, torch.Tensor] | None = None
@@ -116,17 +146,26 @@ class Trainer:
                     self._log_train(metrics, timer)
             if self.step % self.eval_every == 0 or self.step == self.total_steps:
                 self._evaluate()
-                bar.set_postfix(eval_return=f"{self.last_eval:.1f}", steps_per_s=f"{timer.last_sps:.0f}")
+                bar.set_postfix(eval_return=f"{self.last_eval:.1f}")
             if terminated or truncated:
                 self.episodes += 1
                 self.last_episode_return, episode_return = episode_return, 0.0
                 if self.step >= self.next_checkpoint:
                     self.next_checkpoint = self.step + self.checkpoint_every
                     self._checkpoint(metrics)
+                if self.stop:
+                    self._stop_here(metrics, bar)
                 obs, _ = self.env.reset()
             bar.update(1)
         bar.close()
         self._checkpoint(metrics)
+
+    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm) -> None:
+        bar.close()
+        if self.checkpoint_step != self.step:
+            self._checkpoint(metrics)
+        raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: checkpoint saved in "
+                          f"{self.run_dir}; the same command resumes from it", self.stop.signum)
 
     def _log_train(self, metrics: dict[str, torch.Tensor], timer: "_RateTimer") -> None:
         row = {"step": self.step, "updates": self.updates, **{k: float(v) for k, v in metrics.items()}}
@@ -135,6 +174,7 @@ class Trainer:
         row.update(timer.rates(self.step, self.updates))
         if self.last_episode_return is not None:
             row["train/episode_return"] = self.last_episode_return
+        self._check_row(row)
         self.logger.log_train(row)
 
     def _evaluate(self) -> None:
@@ -143,6 +183,7 @@ class Trainer:
         if self.buffer.size >= self.diagnostic_states:
             states = self.buffer.obs[:self.diagnostic_states]
             row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.seed, self.step))
+        self._check_row(row)
         self.last_eval = row["return_mean"]
         self.logger.log_eval(row)
 
@@ -152,12 +193,11 @@ class _RateTimer:
 
     def __init__(self, step: int, updates: int):
         self.time, self.step, self.updates = time.perf_counter(), step, updates
-        self.last_sps = 0.0
 
     def rates(self, step: int, updates: int) -> dict[str, float]:
         now = time.perf_counter()
         elapsed = max(now - self.time, 1e-9)
-        self.last_sps = (step - self.step) / elapsed
-        rates = {"time/env_steps_per_s": self.last_sps, "time/updates_per_s": (updates - self.updates) / elapsed}
+        rates = {"time/env_steps_per_s": (step - self.step) / elapsed,
+                 "time/updates_per_s": (updates - self.updates) / elapsed}
         self.time, self.step, self.updates = now, step, updates
         return rates

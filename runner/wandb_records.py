@@ -1,4 +1,5 @@
-"""Reads the history back out of a W&B offline run file (run-<id>.wandb), which has no public reader.
+"""Reads the history back out of W&B's run files (run-<id>.wandb), which have no public reader: the runner uses it
+to find what earlier starts of a run got into W&B, the tests to check W&B's history.
 
 The file is a 7-byte header (':W&B', a 2-byte magic, a version byte) followed by LevelDB-log framing: 32 KiB
 blocks of chunks, each chunk a 7-byte header (crc32c, little-endian length, type) and a piece of one
@@ -18,7 +19,9 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
 def iter_records(path: str | Path):
-    """Yield every Record in the file, in the order W&B wrote them."""
+    """Yield every Record in the file, in the order W&B wrote them; a file cut short by a kill ends at its last
+    whole record."""
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2
 
     data = Path(path).read_bytes()
@@ -34,6 +37,8 @@ def iter_records(path: str | Path):
         if kind == 0 and length == 0:
             pos += left_in_block
             continue
+        if pos + CHUNK_HEADER + length > len(data):
+            return
         chunk = data[pos + CHUNK_HEADER:pos + CHUNK_HEADER + length]
         pos += CHUNK_HEADER + length
         if kind in (FULL, FIRST):
@@ -42,7 +47,10 @@ def iter_records(path: str | Path):
             pending += chunk
         if kind in (FULL, LAST):
             record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
+            try:
+                record.ParseFromString(pending)
+            except DecodeError:
+                return
             yield record
 
 
@@ -63,3 +71,17 @@ def read_history(path: str | Path) -> list[dict]:
 def find_run_files(run_dir: str | Path) -> list[Path]:
     """Every offline run file under a run folder, oldest first (a resumed run adds one per start)."""
     return sorted(Path(run_dir).glob("wandb/offline-run-*/run-*.wandb"))
+
+
+def recorded_keys(run_dir: str | Path) -> dict[int, set[str]]:
+    """For each step, the metric names that any W&B run file in the folder (offline or online) recorded."""
+    keys: dict[int, set[str]] = {}
+    for path in sorted(Path(run_dir).glob("wandb/*run-*/run-*.wandb")):
+        try:
+            history = read_history(path)
+        except ValueError:  # a file that a kill left without its header holds nothing
+            continue
+        for row in history:
+            if "_step" in row:
+                keys.setdefault(int(row["_step"]), set()).update(row)
+    return keys

@@ -1,56 +1,204 @@
-"""Bad input costs one clear line and a non-zero exit, before any training."""
+"""Bad input and damaged run folders cost one clear line and a non-zero exit, and nothing on disk changes."""
 
 from __future__ import annotations
+
+import math
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
 
-from tests.conftest import TINY, run_cli, run_folder
+from tests.helpers import TINY, folder_for, read_csv, run_cli, run_folder, snapshot, train_in_process
+
+QUIET = [*TINY, "logger=disabled"]
+
+# Each refused before anything is built or written: (overrides, the line's distinctive part).
+BAD_INPUTS = [
+    (["total_steps=0"], "total_steps must be a positive integer, got 0"),
+    (["eval_every=-5"], "eval_every must be a positive integer, got -5"),
+    (["total_steps=abc"], "total_steps must be a positive integer, got 'abc'"),
+    (["total_steps=2.5"], "total_steps must be a positive integer, got 2.5"),
+    (["warmup_steps=5000"], "warmup_steps (5000) must be below total_steps (2000)"),
+    (["sac.lr=-1"], "sac.lr must be a number > 0, got -1"),
+    (["sac.gamma=1.5"], "sac.gamma must be a number in (0, 1], got 1.5"),
+    (["sac.tau=2"], "sac.tau must be a number in (0, 1], got 2"),
+    (["sac.alpha=0"], "sac.alpha must be a number > 0, got 0"),
+    (["seed=-1"], "seed must be a non-negative integer below 2**63, got -1"),
+    (["sac.batch_size=5000", "total_steps=3000"], "sac.batch_size (5000) is more than the replay buffer ever holds"),
+    (["sac.batch_size=300", "buffer_size=200"], "sac.batch_size (300) is more than the replay buffer ever holds"),
+    (["diagnostics.num_samples=1"], "diagnostics.num_samples must be an integer >= 4, got 1"),
+    (["diagnostics.num_states=0"], "diagnostics.num_states must be a positive integer, got 0"),
+    (["device=mps"], "device must be auto, cpu, cuda or cuda:N, got 'mps'"),
+    (["buffer_size=1e13", "total_steps=1e13"], "the replay buffer of 10000000000000 transitions needs"),
+    (["experiment_name=../../../escape"], "experiment_name must be a single folder name"),
+    (["experiment_name=a/b"], "experiment_name must be a single folder name"),
+    (["env.name=.."], "env.name must be a single folder name"),
+    (["experiment_name=nan"], "experiment_name must be a single folder name: letters, digits, '.', '_', '-', not "
+                              "starting with '.' or '-', got nan, which is not text (quote it"),
+    (["resume=maybe"], "resume must be true or false, got 'maybe'"),
+    (["+sac.momentum=0.9"], "sac.momentum is not a config key"),
+    (["algo.policy.hidden_dim=0"], "algo.policy.hidden_dim must be a positive integer, got 0"),
+    (["sac.critic.activation=gelu"], "sac.critic.activation must be one of elu, relu, silu, softplus, tanh"),
+    (["algo.policy.log_std_min=3"], "algo.policy.log_std_min (3.0) must be below algo.policy.log_std_max"),
+    (["logger.mode=bogus"], "logger.mode must be one of offline, online, disabled, got 'bogus'"),
+    (["entropy=ar_dae"], "entropy=ar_dae does not fit algo=sac_gaussian"),
+]
 
 
-def error_line(proc) -> str:
-    assert proc.returncode != 0
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert "Traceback" not in proc.stderr
-    return "\n".join(lines)
+@pytest.mark.parametrize("overrides, message", BAD_INPUTS, ids=[" ".join(o) for o, _ in BAD_INPUTS])
+def test_bad_input_is_refused_before_anything_is_written(tmp_path, overrides, message):
+    run_root = tmp_path / "a" / "b" / "runs"
+    code, line = train_in_process(*QUIET, *overrides, run_root=run_root)
+    assert code == 2 and message in line and "\n" not in line, line
+    assert not list(tmp_path.iterdir())  # no folder and no file, anywhere
 
 
-@pytest.mark.parametrize("override, message", [
-    ("env=atari_pong", "Could not find 'env/atari_pong'"),
-    ("algo=sac_discrete", "Could not find 'algo/sac_discrete'"),
-    ("total_steps=0", "total_steps must be a positive integer, got 0"),
-    ("eval_every=-5", "eval_every must be a positive integer, got -5"),
-    ("warmup_steps=5000", "warmup_steps (5000) must be below total_steps (2000)"),
-])
-def test_refused_before_training(run_root, override, message):
-    proc = run_cli(*TINY, override, "logger=disabled", run_root=run_root, check=False)
-    assert message in error_line(proc)
-    assert not run_root.exists() or not list(run_root.rglob("checkpoint.pt"))
+# Through the real command: the exit code and the printed line, and Hydra's own refusals of unknown choices.
+CLI_REFUSALS = [
+    (["env=atari_pong"], 1, "Could not find 'env/atari_pong'"),
+    (["algo=sac_discrete"], 1, "Could not find 'algo/sac_discrete'"),
+    (["sac.lr=-1"], 2, "error: sac.lr must be a number > 0, got -1"),
+    (["experiment_name=../../../escape"], 2, "error: experiment_name must be a single folder name"),
+]
+
+
+@pytest.mark.parametrize("overrides, code, message", CLI_REFUSALS, ids=[o[0] for o, _, _ in CLI_REFUSALS])
+def test_cli_refuses_in_one_line(tmp_path, overrides, code, message):
+    proc = run_cli(*QUIET, *overrides, run_root=tmp_path / "a" / "b" / "runs", check=False)
+    assert proc.returncode == code and message in proc.stderr and "Traceback" not in proc.stderr
+    if code == 2:
+        assert proc.stderr.strip() == proc.stderr.strip().splitlines()[0]
+    assert not list(tmp_path.iterdir())
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
 def test_cuda_without_gpu_is_refused(run_root):
-    proc = run_cli(*TINY, "device=cuda", "logger=disabled", run_root=run_root, check=False)
-    assert "error: device=cuda was asked for but no CUDA GPU is visible" in error_line(proc)
+    code, line = train_in_process(*QUIET, "device=cuda", run_root=run_root)
+    assert code == 2 and "error: device=cuda was asked for but no CUDA GPU is visible" in line
+    assert not run_root.exists()
 
 
-def test_resuming_with_a_different_config_is_refused(run_root):
-    """A changed key names another folder; a folder whose saved config no longer matches its label's (a default
-    changed in conf/ since the run began) is refused rather than resumed under other settings."""
-    run_cli(*TINY, "total_steps=600", "experiment_name=x", "logger=disabled", run_root=run_root)
-    saved = run_folder(run_root, "x") / "config.yaml"
-    saved.write_text(saved.read_text().replace("lr: 0.0003", "lr: 0.001"))
-    before = saved.read_text()
-    proc = run_cli(*TINY, "total_steps=600", "experiment_name=x", "logger=disabled", run_root=run_root, check=False)
-    assert "holds a run with a different config (sac.lr differ)" in error_line(proc)
-    assert saved.read_text() == before
+# --- damaged or used run folders ----------------------------------------------------------------------------
+BASE = [*QUIET, "total_steps=1e3", "eval_every=500", "checkpoint_every=300", "experiment_name=base"]
 
 
-def test_diverging_run_stops_with_a_clear_message_and_keeps_its_checkpoint(run_root):
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A finished 1000-step run (written `1e3`, a whole number) with its two checkpoints, copied by each test."""
+    root = tmp_path_factory.mktemp("finished") / "runs"
+    assert train_in_process(*BASE, run_root=root) == (0, "")
+    return root
+
+
+@pytest.fixture
+def used_root(finished_run, tmp_path) -> Path:
+    root = tmp_path / "runs"
+    shutil.copytree(finished_run, root)
+    return root
+
+
+def _truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+DAMAGE = {
+    "no checkpoint": lambda d: [p.unlink() for p in d.glob("checkpoint*.pt")],
+    "truncated": lambda d: [_truncate(p) for p in d.glob("checkpoint*.pt")],
+    "random bytes": lambda d: [p.write_bytes(os.urandom(4096)) for p in d.glob("checkpoint*.pt")],
+    "empty": lambda d: [p.write_bytes(b"") for p in d.glob("checkpoint*.pt")],
+    "garbage line": lambda d: (d / "eval.csv").write_text((d / "eval.csv").read_text() + "garbage\n"),
+    # a default in conf/ changed since the run began: the same label, another config
+    "config changed": lambda d: (d / "config.yaml").write_text(
+        (d / "config.yaml").read_text().replace("lr: 0.0003", "lr: 0.001")),
+    "untouched": lambda d: None,
+}
+
+FOLDER_FAULTS = [  # (damage, overrides, the line's distinctive part)
+    ("no checkpoint", [], "holds 2 eval and 2 train rows but no checkpoint, so it cannot continue: restart=true"),
+    ("truncated", [], "can be read: checkpoint.pt (RuntimeError: damaged or not a checkpoint); checkpoint.prev.pt"),
+    ("random bytes", [], "can be read: checkpoint.pt (UnpicklingError: damaged or not a checkpoint); checkpoint"),
+    ("empty", [], "can be read: checkpoint.pt (empty file); checkpoint.prev.pt (empty file). restart=true starts"),
+    ("garbage line", [], "eval.csv line 4 is not a row of this file"),
+    ("untouched", ["resume=false"], "already holds a run (2 eval and 2 train rows); resume=true continues it"),
+    ("config changed", [], "holds a run with a different config (sac.lr differ)"),
+]
+
+
+@pytest.mark.parametrize("damage, overrides, message", FOLDER_FAULTS,
+                         ids=[f"{d} {' '.join(o)}" for d, o, _ in FOLDER_FAULTS])
+def test_damaged_or_used_folder_is_refused_and_left_as_it_was(used_root, damage, overrides, message):
+    folder = run_folder(used_root, "base")
+    DAMAGE[damage](folder)
+    before = snapshot(used_root)
+    code, line = train_in_process(*BASE, *overrides, run_root=used_root)
+    assert code == 2 and message in line and "\n" not in line, line
+    assert snapshot(used_root) == before  # .hydra/, the CSV files and the checkpoints included
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys):
+    folder = run_folder(used_root, "base")
+    finished = read_csv(folder / "eval.csv")
+    previous_step = torch.load(folder / "checkpoint.prev.pt", weights_only=True)["counters"]["step"]
+    _truncate(folder / "checkpoint.pt")
+    assert train_in_process(*BASE, run_root=used_root) == (0, "")
+    err = capsys.readouterr().err
+    assert "checkpoint.pt (RuntimeError: damaged or not a checkpoint) cannot be read" in err and f"resuming from checkpoint.prev.pt (step {previous_step})" in err
+    assert read_csv(folder / "eval.csv") == finished  # the replay from the previous checkpoint is exact
+
+
+def test_restart_moves_the_old_files_aside(used_root):
+    folder = run_folder(used_root, "base")
+    DAMAGE["no checkpoint"](folder)
+    old = snapshot(folder)
+    assert train_in_process(*BASE, "restart=true", run_root=used_root) == (0, "")
+    assert snapshot(folder / ".previous" / "0") == old
+    assert [r["step"] for r in read_csv(folder / "eval.csv")] == ["500", "1000"]
+
+
+def test_whole_number_written_as_float_is_an_integer(finished_run):
+    folder = run_folder(finished_run, "base")
+    assert torch.load(folder / "checkpoint.pt", weights_only=True)["counters"]["step"] == 1000
+    assert "total_steps: 1000\n" in (folder / "config.yaml").read_text()
+
+
+# --- W&B is a mirror: its failures never end a run -----------------------------------------------------------
+WANDB_FAULTS = {
+    "wandb/ is a file": lambda d: (d / "wandb").write_text("not a folder"),
+    "malformed wandb_id.txt": lambda d: (d / "wandb_id.txt").write_text("no/t an id\n"),
+}
+
+
+@pytest.mark.parametrize("fault", list(WANDB_FAULTS))
+def test_wandb_failure_warns_once_and_the_run_goes_on(run_root, capsys, fault):
+    overrides = [*TINY, "total_steps=1000", "eval_every=500", "experiment_name=wb", "logger=offline"]
+    folder = folder_for(*overrides, run_root=run_root)
+    folder.mkdir(parents=True)
+    WANDB_FAULTS[fault](folder)
+    before = snapshot(folder)
+    assert train_in_process(*overrides, run_root=run_root) == (0, "")
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: W&B is off (") and "Traceback" not in lines[0], lines
+    assert [r["step"] for r in read_csv(folder / "eval.csv")] == ["500", "1000"]
+    assert {k: v for k, v in snapshot(folder).items() if k in before} == before
+
+
+# --- divergence ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("checkpoint_every, kept", [(100, "the checkpoint of step"),
+                                                    (100000, "no checkpoint was written before it")])
+def test_diverging_run_says_what_it_kept_and_writes_no_nonfinite_row(run_root, checkpoint_every, kept):
     # An absurd learning rate makes the weights overflow on the first updates.
-    proc = run_cli(*TINY, "sac.lr=1e38", "log_every=5", "checkpoint_every=100", "experiment_name=nan",
-                   "logger=disabled", run_root=run_root, check=False)
-    assert "error: non-finite values at step" in error_line(proc)
-    state = torch.load(run_folder(run_root, "nan") / "checkpoint.pt", weights_only=True)
-    assert state["counters"]["step"] <= 500 + 5
-    assert all(torch.isfinite(p).all() for p in state["agent"]["modules"]["critic"].values())
+    code, line = train_in_process(*QUIET, "sac.lr=1e38", "log_every=5", f"checkpoint_every={checkpoint_every}",
+                                  "experiment_name=diverge", run_root=run_root)
+    assert code == 2 and line.startswith("error: non-finite values at step") and kept in line, line
+    folder = run_folder(run_root, "diverge")
+    for name in ("eval.csv", "train.csv"):
+        for row in read_csv(folder / name):
+            assert all(math.isfinite(float(v)) for k, v in row.items() if k != "eval_mode"), row
+    if checkpoint_every == 100:
+        state = torch.load(folder / "checkpoint.pt", weights_only=True)
+        assert f"the checkpoint of step {state['counters']['step']} is kept" in line
+        assert all(torch.isfinite(p).all() for p in state["agent"]["modules"]["critic"].values())
+    else:
+        assert not list(folder.glob("checkpoint*"))

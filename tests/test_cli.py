@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from runner.wandb_records import find_run_files, read_history
-from tests.conftest import TINY, read_csv, run_cli, run_folder
+from tests.helpers import TINY, read_csv, run_cli, run_folder
 
 
 def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):

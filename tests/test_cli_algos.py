@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.conftest import TINY, read_csv, run_cli, run_folder
+from tests.helpers import TINY, read_csv, run_cli, run_folder
 
 SMOKE = [*TINY, "total_steps=1000", "warmup_steps=500", "eval_every=1000", "logger=disabled",
          "diagnostics.num_states=8"]

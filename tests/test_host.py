@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 # One training step of a small MLP on AR-DAE-sized activations ([32768, 256], 32 MiB each), in a fresh process
 # so the heap starts the same way; prints the minor page faults per step after a first step.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
 import pytest
 
-from tests.conftest import REPO, read_csv, run_folder
+from tests.helpers import REPO, read_csv, run_folder
 
 ALGOS = ["sac_gaussian", "sac_nf", "sac_flow_vi", "sac_ar_dae"]
 SEEDS = [0, 1, 2]

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from scripts import tables
-from tests.conftest import REPO, TINY, read_csv, run_cli, run_folder
+from tests.helpers import REPO, TINY, read_csv, run_cli, run_folder
 
 # Four jobs of the flow policy: K = 1, 2 Euler steps, each with the VI bound (noise 0.1) and the exact log-det
 # (noise 0). Short enough for the fast suite: every job evaluates once after its updates.

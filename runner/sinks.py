@@ -1,0 +1,214 @@
+"""Metric sinks, the views of a run's CSV files: W&B, one console line per evaluation, TensorBoard event files.
+
+Every sink takes the rows the CSV files take (`step` plus flat keys) through the same five methods: `open(history)`
+when the run (re)starts, with every row the files already hold; `log_eval(row)`; `log_train(row)`; `close()`; and
+`describe()`, lines for the end-of-run summary. A sink that fails warns once and goes quiet: the files go on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from tqdm import tqdm
+
+from runner.wandb_records import recorded_keys
+
+SINKS = ("console", "wandb", "tensorboard")
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Eval-row keys shown on the console, in order, with their labels; a key the row lacks is left out.
+CONSOLE_ENTROPY_KEYS = (("entropy/estimate", "est"), ("entropy/lower", "lower"), ("entropy/upper", "upper"),
+                        ("entropy/reference", "ref"))
+
+
+def namespaced(key: str, kind: str) -> str:
+    """eval.csv keeps short column names; W&B and TensorBoard get them under `eval/` (entropy/ keys already are)."""
+    return key if "/" in key else f"{kind}/{key}"
+
+
+def numbers(row: dict, kind: str) -> dict[str, float]:
+    """The finite numbers of a row under their namespaced keys, `step` left out."""
+    return {namespaced(k, kind): v for k, v in row.items()
+            if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+
+
+class Sink:
+    """The sink interface, with the do-nothing default of each method."""
+
+    def open(self, history: list[tuple[str, dict]]) -> None:
+        pass
+
+    def log_eval(self, row: dict) -> None:
+        pass
+
+    def log_train(self, row: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> list[str]:
+        return []
+
+
+class ConsoleSink(Sink):
+    """One readable line per evaluation: step, return, the entropy estimate and its bounds, env steps per second
+    since the previous evaluation (wall clock, evaluation included). Written above the progress bar."""
+
+    def __init__(self, total_steps: int):
+        self.total_steps = total_steps
+        self.last: tuple[int, float] | None = None
+
+    def open(self, history: list[tuple[str, dict]]) -> None:
+        steps = [row["step"] for kind, row in history if kind == "eval"]
+        self.last = (steps[-1], time.perf_counter()) if steps else None
+
+    def log_eval(self, row: dict) -> None:
+        now, step = time.perf_counter(), int(row["step"])
+        parts = [f"eval step {step}/{self.total_steps}",
+                 f"return {row['return_mean']:.1f} ± {row.get('return_std', 0.0):.1f}"]
+        entropy = [f"{label} {row[key]:.3f}" for key, label in CONSOLE_ENTROPY_KEYS if key in row]
+        if entropy:
+            parts.append("entropy " + " ".join(entropy))
+        if self.last is not None and step > self.last[0]:
+            parts.append(f"{(step - self.last[0]) / max(now - self.last[1], 1e-9):.0f} steps/s")
+        self.last = (step, now)
+        tqdm.write("  ".join(parts), file=sys.stdout)
+
+
+class TensorBoardSink(Sink):
+    """Event files in `<run folder>/tensorboard/`, for `tensorboard --logdir runs/`. A restarted run marks what
+    earlier processes wrote as purged and writes the files' history again, so TensorBoard shows exactly the CSV
+    rows: no row a killed process wrote after its checkpoint, none it had not flushed."""
+
+    def __init__(self, run_dir: Path):
+        self.folder = run_dir / "tensorboard"
+        self.writer = None
+
+    def open(self, history: list[tuple[str, dict]]) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.folder), purge_step=0 if history else None)
+            for kind, row in history:
+                self._add(row, kind)
+            self.writer.flush()
+        except Exception as err:  # noqa: BLE001 - tensorboard is an optional extra; a sink never ends a run
+            self._drop(err)
+
+    def _add(self, row: dict, kind: str) -> None:
+        for key, value in numbers(row, kind).items():
+            self.writer.add_scalar(key, value, int(row["step"]))
+
+    def log_eval(self, row: dict) -> None:
+        if self.writer is not None:
+            self._add(row, "eval")
+            self.writer.flush()  # an evaluation is rare and worth seeing at once
+
+    def log_train(self, row: dict) -> None:
+        if self.writer is not None:
+            self._add(row, "train")
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+    def describe(self) -> list[str]:
+        return [f"  TensorBoard: tensorboard --logdir {self.folder}"] if self.writer is not None else []
+
+    def _drop(self, err: Exception) -> None:
+        print(f"warning: TensorBoard is off ({type(err).__name__}: {_first_line(err)}); eval.csv and train.csv "
+              "go on", file=sys.stderr, flush=True)
+        self.writer = None
+
+
+class WandbSink(Sink):
+    """One W&B run per run folder; its id lives in the folder's wandb_id.txt, so a restart resumes the same W&B
+    run. Any W&B failure, at start or later, warns once and turns the sink off."""
+
+    def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None, group: str,
+                 job_type: str, name: str, tags: list[str]):
+        self.run = None
+        self.run_dir = run_dir
+        self.id_file = run_dir / "wandb_id.txt"
+        self.init_args = dict(project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags,
+                              resume="allow", dir=str(run_dir), mode=mode, config=config)
+
+    def open(self, history: list[tuple[str, dict]]) -> None:
+        """Start (or resume) the W&B run, then log every row of `history` that earlier starts did not get into
+        W&B's files: a killed process loses the rows W&B had not yet written, while the CSV files kept them."""
+        try:
+            import wandb
+
+            run_id = self._run_id()
+            recorded = recorded_keys(self.run_dir)
+            self.run = wandb.init(id=run_id, **self.init_args, settings=wandb.Settings(
+                console="off", disable_git=True, save_code=False, x_disable_stats=True, silent=True))
+        except Exception as err:  # noqa: BLE001 - see _drop
+            self._drop(err)
+            return
+        for kind, row in history:
+            values = numbers(row, kind)
+            if not set(values) <= recorded.get(row["step"], set()):
+                self._log(values, row["step"])
+
+    def _run_id(self) -> str:
+        if not self.id_file.exists():
+            run_id = uuid.uuid4().hex[:8]
+            self.id_file.write_text(run_id)
+            return run_id
+        run_id = self.id_file.read_text().strip()
+        if not RUN_ID.fullmatch(run_id):
+            raise ValueError(f"{self.id_file} holds {run_id[:40]!r}, not a W&B run id; delete it to start a new "
+                             "W&B run")
+        return run_id
+
+    def segments(self) -> list[Path]:
+        """Every offline folder of this run, one per start, oldest first."""
+        folder = self.run_dir / "wandb"
+        return sorted(folder.glob("offline-run-*")) if folder.is_dir() else []
+
+    def _log(self, values: dict, step: int) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.log(values, step=step)
+        except Exception as err:  # noqa: BLE001 - see _drop
+            self._drop(err)
+
+    def log_eval(self, row: dict) -> None:
+        self._log(numbers(row, "eval"), int(row["step"]))
+
+    def log_train(self, row: dict) -> None:
+        self._log(numbers(row, "train"), int(row["step"]))
+
+    def close(self) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.finish()
+        except Exception as err:  # noqa: BLE001 - see _drop
+            self._drop(err)
+
+    def describe(self) -> list[str]:
+        segments = self.segments()
+        if not segments:
+            return []
+        return [f"  W&B run:    {len(segments)} offline segment(s), one per start; upload them all later: "
+                f"wandb sync {self.run_dir / 'wandb'}/offline-run-*"]
+
+    def _drop(self, err: Exception) -> None:
+        """W&B is a mirror, not the record: when it fails (a broken folder, its service killed by SLURM's signal
+        to every process of a requeued job) the run goes on with its CSV files, and a restart resumes the same
+        W&B run."""
+        print(f"warning: W&B is off ({type(err).__name__}: {_first_line(err)}); eval.csv and train.csv go on",
+              file=sys.stderr, flush=True)
+        self.run = None
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip().splitlines() or [""])[0][:200]
