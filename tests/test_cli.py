@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from runner.wandb_records import find_run_files, read_history
-from tests.helpers import TINY, read_csv, run_cli, run_folder
+from tests.helpers import TINY, read_csv, run_cli, run_folder, train_in_process
 
 
 def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
@@ -36,11 +36,14 @@ def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
     assert [row["eval/return_mean"] for row in history] == pytest.approx([float(r["return_mean"]) for r in evals])
 
 
-def test_finished_run_started_again_does_nothing_more(run_root):
-    run_cli(*TINY, "experiment_name=again", "logger=disabled", run_root=run_root)
-    proc = run_cli(*TINY, "experiment_name=again", "logger=disabled", run_root=run_root)
-    assert "resumed from step 2000" in proc.stdout
-    assert len(read_csv(run_folder(run_root, "again") / "eval.csv")) == 2
+def test_finished_run_started_again_does_nothing_more(run_root, capsys):
+    args = [*TINY, "total_steps=1000", "eval_every=500", "experiment_name=again", "logger=disabled"]
+    assert train_in_process(*args, run_root=run_root) == (0, "")
+    rows = read_csv(run_folder(run_root, "again") / "eval.csv")
+    capsys.readouterr()
+    assert train_in_process(*args, run_root=run_root) == (0, "")
+    assert "done: 1000 env steps, 500 updates (resumed from step 1000)" in capsys.readouterr().out
+    assert read_csv(run_folder(run_root, "again") / "eval.csv") == rows
 
 
 def test_multirun_writes_one_folder_per_seed(run_root):
