@@ -67,6 +67,10 @@ class FlowPolicy(Policy):
             x = x + self.dt * self._velocity(x, k, context)
         return x
 
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_K for given z (the Policy seam's name for `push`); the added noise sigma * e is not included."""
+        return self.push(obs, noise)
+
     def push_with_log_det(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_K and sum_k log|det(I + dt * dv/dx(x_k, t_k, s))|, batched with vmap over every sample.
 
