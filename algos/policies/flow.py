@@ -1,4 +1,5 @@
-"""Flow policy (seed 000): base noise pushed through K Euler steps of a state-conditioned velocity field."""
+"""Flow policy (the flow-policy VI post): base noise pushed through K Euler steps of a state-conditioned velocity
+field."""
 
 from __future__ import annotations
 
