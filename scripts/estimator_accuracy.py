@@ -1,6 +1,7 @@
-"""Known-answer study of the estimators whose accuracy depends on their settings: AR-DAE (scale-free and the paper's
-fixed scale), log Z by importance sampling, and the k-NN reference of squashed actions. Policies are Gaussians of
-known density, so every error is measured against the exact value.
+"""Known-answer study of AR-DAE, its log Z and the squashed k-NN reference, on Gaussian policies of known density.
+
+The estimators whose accuracy depends on their settings: AR-DAE (scale-free and the paper's fixed scale), log Z by
+importance sampling, and the k-NN reference of squashed actions; every error is against the exact value.
 
     python -m scripts.estimator_accuracy --out runs/estimator_accuracy      # Markdown table + PNG, a few minutes
     python -m scripts.estimator_accuracy --quick                            # fewer cells and updates

@@ -1,5 +1,4 @@
-"""Flow policy (the flow-policy VI post): base noise pushed through K Euler steps of a state-conditioned velocity
-field."""
+"""Flow policy (the flow-policy VI post): noise through K Euler steps of a state-conditioned velocity field."""
 
 from __future__ import annotations
 
