@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from algos.estimators.base import EntropyEstimator
-from algos.knn import knn_entropy
+from algos.knn import squashed_knn_entropy
 from algos.squash import squashed_log_prob
 
 KNN_K = 3  # neighbour order of the k-NN reference; it needs more than KNN_K samples per state
@@ -18,16 +18,22 @@ def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: 
     exact), under `entropy/<name>` keys, plus the sample-only k-NN estimate and the comparisons that tell how far
     each number can be trusted.
 
-    entropy/knn: Kozachenko-Leonenko with `knn_k` neighbours on the estimate's own draws a = tanh(x) (the same
-    draws, so knn_error measures the estimator, not sampling noise between two batches). entropy/reference: the
+    entropy/knn: Kozachenko-Leonenko with `knn_k` neighbours on the estimate's own pre-tanh draws x, plus the mean
+    tanh log-Jacobian (algos.knn.squashed_knn_entropy; the same draws, so knn_error measures the estimator, not
+    sampling noise between two batches). entropy/reference: the
     exact entropy where the estimator has one, else entropy/knn. entropy/knn_error: knn - exact, where exact exists.
     entropy/gap_upper: upper - lower, where both exist (it bounds the true gap of the lower bound from above).
+    Scalars the estimator adds (e.g. entropy/folded_fraction of the exact Euler flow) pass through.
     """
     diagnostics = estimator.diagnostics(obs, num_samples)
     report = {}
-    for name, (log_prob_x, x) in diagnostics.items():
+    for name, value in diagnostics.items():
+        if not isinstance(value, tuple):  # a scalar check of the estimator's own (e.g. folded_fraction)
+            report[f"entropy/{name}"] = float(value)
+            continue
+        log_prob_x, x = value
         report[f"entropy/{name}"] = float(-squashed_log_prob(log_prob_x, x).mean())
-    report["entropy/knn"] = float(knn_entropy(torch.tanh(diagnostics["estimate"][1]), k=knn_k).mean())
+    report["entropy/knn"] = float(squashed_knn_entropy(diagnostics["estimate"][1], k=knn_k).mean())
     report["entropy/reference"] = report.get("entropy/exact", report["entropy/knn"])
     if "entropy/exact" in report:
         report["entropy/knn_error"] = report["entropy/knn"] - report["entropy/exact"]

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from algos.diagnostics import KNN_K
+from algos.estimators.ar_dae import STANDARDIZE
 from algos.networks import ACTIVATIONS
 from runner.errors import RunError
 from runner.sinks import SINKS
@@ -94,6 +95,7 @@ KEYS: dict[str, Rule] = {
     "logger.sinks": Rule("texts", choices=SINKS),
     "logger.project": TEXT, "logger.entity": Rule("text", nullable=True),
     "algo.name": NAME, "entropy.name": NAME, "entropy._target_": TEXT,
+    "ar_dae_standardize": Rule("text", choices=STANDARDIZE),
 }
 
 # Keys of algo.policy and entropy, by name: every constructor argument used in conf/algo/ and conf/entropy/.
@@ -103,6 +105,8 @@ PARAMETERS: dict[str, Rule] = {
     "num_perturb": whole(1), "num_actions": whole(1), "num_sigmas": whole(1), "num_updates": whole(1),
     "num_proposal": whole(1), "iw_samples": whole(1), "iw_chunk_size": whole(1),
     "depth": whole(0), "encoder_depth": whole(0), "head_depth": whole(0), "state_encoder_depth": whole(0),
+    "action_encoder_depth": whole(0), "standardize": Rule("text", choices=STANDARDIZE),
+    "min_spread": POSITIVE, "proposal_width": POSITIVE,
     "num_flows": whole(0),
     "lr": POSITIVE, "perturb_step": POSITIVE, "eta": POSITIVE, "weight_power": POSITIVE, "weight_max": POSITIVE,
     "scale": POSITIVE, "delta_scale": POSITIVE, "weight_rate": real(0.0), "noise_std": real(0.0),

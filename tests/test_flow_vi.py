@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from algos.diagnostics import entropy_report
 from algos.estimators import ExactEstimator, VIBoundEstimator
 from algos.policies import FlowPolicy
 from algos.policies.flow import FLOW_END
@@ -132,3 +133,27 @@ def test_exact_log_prob_refuses_a_noisy_flow():
     obs = torch.randn(2, 3)
     with pytest.raises(ValueError, match="noise_std=0"):
         policy.exact_log_prob(obs, policy.sample(obs))
+
+
+class KinkedVelocity(nn.Module):
+    """v(x) = (-2 relu(x_0), 0): with one Euler step I + dv/dx = diag(-1, 1) where x_0 > 0, a fold."""
+
+    def project_context(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.new_zeros(*obs.shape[:-1], 1)
+
+    def forward(self, x_and_t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = x_and_t[..., :-1]
+        return torch.stack([-2.0 * torch.relu(x[..., 0]), 0.0 * x[..., 1]], dim=-1) + 0.0 * context
+
+
+def test_exact_estimator_reports_the_fraction_of_samples_where_the_euler_map_folds():
+    torch.manual_seed(0)
+    obs = torch.randn(4, OBS_DIM)
+    policy, _ = linear_flow(noise_std=0.0)
+    assert entropy_report(ExactEstimator(policy), obs, num_samples=64)["entropy/folded_fraction"] == 0.0
+    policy = FlowPolicy(OBS_DIM, ACT_DIM, steps=1, noise_std=0.0, hidden_dim=8, depth=1)
+    policy.velocity = KinkedVelocity()
+    z = torch.randn(4, 256, ACT_DIM)
+    assert torch.equal(policy.folded(obs, z), z[..., 0] > 0)
+    fraction = entropy_report(ExactEstimator(policy), obs, num_samples=256)["entropy/folded_fraction"]
+    assert 0.4 < fraction < 0.6

@@ -1,5 +1,5 @@
-"""AR-DAE estimator (seed 002, Sections 4, F.2, G.2): a learned score of the policy gives the entropy gradient,
-its potential psi gives log pi for the critic target, with log Z by importance sampling."""
+"""AR-DAE estimator (Lim et al. 2020, AR-DAE, Sections 4, F.2, G.2): a learned score of the policy gives the
+entropy gradient, its potential psi gives log pi for the critic target, with log Z by importance sampling."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from algos.optim import Adam
 from algos.policies.base import Policy, PolicySample
 
 LOG_2PI = math.log(2.0 * math.pi)
+STANDARDIZE = ("scale_free", "fixed")
 
 
 def input_gradient(values: torch.Tensor, inputs: torch.Tensor, create_graph: bool) -> torch.Tensor:
@@ -51,73 +52,114 @@ def importance_log_normalizer(log_unnormalized: Callable[[torch.Tensor], torch.T
 
 class LogDensityNetwork(nn.Module):
     """psi(y; s, sigma), an unnormalized log-density of the standardized action y given the state, at noise
-    level sigma. The state is encoded once per state; y and sigma enter the first layer directly, as in the
-    authors' code (the raw sigma, not |sigma|, so the net interpolates across sigma = 0 rather than extrapolates).
+    level sigma. The state is encoded once per state. With action_encoder_depth 0, y and sigma enter the first
+    layer directly (the raw sigma, not |sigma|, so the net interpolates across sigma = 0 rather than extrapolates);
+    with action_encoder_depth > 0, y first goes through its own Linear+activation layers and its features meet sigma
+    and the state there (the context-encoded variant the AR-DAE authors' code runs on HalfCheetah and Ant).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, depth: int, state_encoder_depth: int,
-                 activation: str):
+                 activation: str, action_encoder_depth: int = 0):
         super().__init__()
         self.state_encoder = encoder(obs_dim, hidden_dim, state_encoder_depth, activation)
+        self.action_encoder = encoder(act_dim, hidden_dim, action_encoder_depth, activation)
         features = hidden_dim if state_encoder_depth > 0 else obs_dim
-        self.net = ContextMLP(act_dim + 1, features, 1, hidden_dim, depth, activation)
+        action_features = hidden_dim if action_encoder_depth > 0 else act_dim
+        self.net = ContextMLP(action_features + 1, features, 1, hidden_dim, depth, activation)
 
     def condition(self, obs: torch.Tensor) -> torch.Tensor:
         """The state's share of psi's first layer, [B, hidden]; computed once and broadcast over samples."""
         return self.net.project_context(self.state_encoder(obs))
 
     def forward(self, y: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([y, sigma], dim=-1), condition).squeeze(-1)
+        return self.net(torch.cat([self.action_encoder(y), sigma], dim=-1), condition).squeeze(-1)
+
+
+def axis_probes(noise_dim: int, device: torch.device | None = None) -> torch.Tensor:
+    """The 2 * noise_dim base noises +e_j and -e_j, [2 m, m]: for x = b + L eps they give
+    sum_j (L e_j)_i^2 = Var(x_i) exactly, and for any policy a deterministic spread per state."""
+    eye = torch.eye(noise_dim, device=device)
+    return torch.cat([eye, -eye])
 
 
 class ARDAEEstimator(EntropyEstimator):
-    """Amortized residual DAE on the standardized pre-squash action y = scale * (x - b(s)), b(s) = g(0, s).
+    """Amortized residual DAE on the standardized pre-squash action y = (x - b(s)) / spread(s), b(s) = g(0, s).
 
-    The score of x is scale * d psi / dy at sigma = 0 (chain rule); log pi(x) = psi(y; s, 0) - log Z(s)
-    + d * log(scale) (the scaling's log-Jacobian). psi trains on fresh policy samples with its own Adam.
+    The score of x is (d psi / dy) / spread(s) (chain rule); log pi(x) = psi(y; s, 0) - log Z(s) - sum log
+    spread(s) (the standardization's log-Jacobian). psi trains on fresh policy samples with its own Adam.
+
+    standardize: "scale_free" (default) takes spread_i(s)^2 = (1/2) sum over the probes +-e_j of
+    (g(+-e_j, s) - b(s))_i^2 (+ the flow's added noise variance), the variance of x_i for a policy linear in its
+    noise; a deterministic function of s, so psi sees y of unit spread per dimension at every width of policy and
+    the same s always gets the same map. "fixed" is the AR-DAE paper's y = scale * (x - b(s)) (spread = 1/scale),
+    which only suits policies whose std is near 1/scale.
 
     hidden_dim, depth: width and hidden layers of psi's MLP (m_fc). state_encoder_depth: Linear+activation layers
-    encoding the state before psi's first layer, 0 feeds the raw state (m_enc). activation: of every layer.
-    scale: s, the standardization factor. delta_scale: sigma ~ N(0, delta^2), delta = delta_scale * the mean over
-    action dimensions of the per-state sample std of y (authors' code). num_actions: n_a policy samples per state
-    per update. num_sigmas: n_sigma noise levels per sample. num_updates: N_d psi steps per SAC update. lr: psi's
-    Adam step size (betas 0.9, 0.999). num_proposal: n_Z importance samples per state for log Z.
-    proposal_log_var: log c, the per-dimension log-variance of the proposal N(b(s), c I) in x space.
+    encoding the state before psi's first layer, 0 feeds the raw state (m_enc). action_encoder_depth: the same for
+    y (0: y enters the first layer directly). activation: of every layer. scale: the fixed standardization
+    factor. min_spread: floor on spread_i(s) in x units, so a collapsed dimension stays finite. delta_scale:
+    sigma ~ N(0, delta^2), delta = delta_scale * the mean over action dimensions of the per-state sample std of y
+    (authors' code). num_actions: n_a policy samples per state per update. num_sigmas: n_sigma noise levels per
+    sample. num_updates: N_d psi steps per SAC update. lr: psi's Adam step size (betas 0.9, 0.999). num_proposal: n_Z
+    importance samples per state for log Z. proposal_width: std of the scale-free proposal N(0, w^2 I) in y units
+    (x space: N(b(s), w^2 diag(spread(s)^2))). proposal_log_var: log c of the fixed proposal N(b(s), c I) in x space.
     """
 
     families = ("implicit", "flow")
 
     def __init__(self, policy: Policy, hidden_dim: int = 256, depth: int = 5, state_encoder_depth: int = 5,
-                 activation: str = "elu", scale: float = 1e4, delta_scale: float = 0.1, num_actions: int = 128,
-                 num_sigmas: int = 1, num_updates: int = 1, lr: float = 3e-4, num_proposal: int = 100,
-                 proposal_log_var: float = -2.0):
+                 activation: str = "elu", standardize: str = "scale_free", scale: float = 1e4,
+                 min_spread: float = 1e-6, delta_scale: float = 0.1, num_actions: int = 128, num_sigmas: int = 1,
+                 num_updates: int = 1, lr: float = 3e-4, num_proposal: int = 100, proposal_width: float = 1.5,
+                 proposal_log_var: float = -2.0, action_encoder_depth: int = 0):
         super().__init__(policy)
         if num_actions < 2 or num_updates < 1:
             raise ValueError(f"AR-DAE needs num_actions >= 2 (per-state spread) and num_updates >= 1, "
                              f"got {num_actions} and {num_updates}")
+        if standardize not in STANDARDIZE:
+            raise ValueError(f"standardize must be one of {STANDARDIZE}, got {standardize!r}")
         self.act_dim = policy.act_dim
         self.psi = LogDensityNetwork(policy.obs_dim, policy.act_dim, hidden_dim, depth, state_encoder_depth,
-                                     activation)
+                                     activation, action_encoder_depth)
+        self.standardize = standardize
         self.scale = scale
+        self.min_spread = min_spread
         self.delta_scale = delta_scale
         self.num_actions = num_actions
         self.num_sigmas = num_sigmas
         self.num_updates = num_updates
         self.num_proposal = num_proposal
-        self.proposal_std = scale * math.exp(0.5 * proposal_log_var)  # the x-space proposal seen in y space
-        self.log_det_scale = policy.act_dim * math.log(scale)
+        if standardize == "fixed":
+            self.proposal_std = scale * math.exp(0.5 * proposal_log_var)  # the x-space proposal seen in y space
+        else:
+            self.proposal_std = proposal_width
         self.optim = Adam(self.psi.parameters(), lr)
 
     def optimizers(self) -> dict[str, Adam]:
         return {"psi": self.optim}
 
-    def _standardize(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """y = scale * (x - b(s)) with b(s) = g(0, s) detached: y's law has the policy's shape, centred and
-        magnified, and no gradient reaches the policy through the offset. `x` may carry sample axes after obs's."""
-        with torch.no_grad():
-            offset = self.policy.mode(obs)
-        offset = offset.reshape(*offset.shape[:-1], *([1] * (x.dim() - offset.dim())), offset.shape[-1])
-        return self.scale * (x.detach() - offset)
+    @torch.no_grad()
+    def offset_and_spread(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """b(s) = g(0, s) and spread(s), both [*S, d] and detached: no gradient reaches the policy through the
+        map, which is a fixed affine change of variables for each state."""
+        offset = self.policy.mode(obs)
+        if self.standardize == "fixed":
+            return offset, torch.full_like(offset, 1.0 / self.scale)
+        probes = axis_probes(self.policy.noise_dim, obs.device).to(obs.dtype)
+        probes = probes.expand(*obs.shape[:-1], *probes.shape)
+        deviation = self.policy.transform(obs, probes) - offset.unsqueeze(-2)
+        variance = 0.5 * deviation.pow(2).sum(-2) + getattr(self.policy, "noise_std", 0.0) ** 2
+        return offset, variance.sqrt().clamp_min(self.min_spread)
+
+    def _standardize(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(y, spread broadcast to y, log|dy/dx| per state); `x` may carry sample axes after obs's."""
+        offset, spread = self.offset_and_spread(obs)
+        log_det = -spread.log().sum(-1)
+        extra = x.dim() - offset.dim()
+        offset = offset.reshape(*offset.shape[:-1], *([1] * extra), offset.shape[-1])
+        spread = spread.reshape(*spread.shape[:-1], *([1] * extra), spread.shape[-1])
+        log_det = log_det.reshape(*log_det.shape, *([1] * extra))
+        return (x.detach() - offset) / spread, spread, log_det
 
     def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         condition = self.psi.condition(obs)
@@ -131,36 +173,35 @@ class ARDAEEstimator(EntropyEstimator):
         return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y), tuple(obs.shape[:-1]),
                                          self.act_dim, self.num_proposal, self.proposal_std, obs.device)
 
-    def _log_prob_x(self, psi_value: torch.Tensor, log_z: torch.Tensor) -> torch.Tensor:
-        return psi_value - log_z + self.log_det_scale
-
     @torch.no_grad()
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
-        psi_value = self._psi_at_zero_noise(obs, self._standardize(obs, sample.x))
-        return self._log_prob_x(psi_value, self.log_normalizer(obs))
+        y, _, log_det = self._standardize(obs, sample.x)
+        return self._psi_at_zero_noise(obs, y) - self.log_normalizer(obs) + log_det
 
-    def score(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(psi(y; s, 0), d log pi / dx = scale * d psi / dy), both detached; psi's weights get no gradient."""
+    def score(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(psi(y; s, 0), d log pi / dx = (d psi / dy) / spread, log|dy/dx|), all detached; psi's weights get no
+        gradient."""
+        y, spread, log_det = self._standardize(obs, x)
         with torch.enable_grad():
-            y = self._standardize(obs, x).requires_grad_(True)
+            y = y.requires_grad_(True)
             psi_value = self._psi_at_zero_noise(obs, y)
             score_y = input_gradient(psi_value, y, create_graph=False)
-        return psi_value.detach(), self.scale * score_y
+        return psi_value.detach(), score_y / spread, log_det
 
     def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         """Value: the detached estimate log pi(x) (log Z included, so logged entropy and a tuned alpha see the
         real value). Gradient: the AR-DAE score dotted with dx/dtheta. The tanh term 2 tanh(x) comes from the
         SAC core, whose squashed_log_prob differentiates -log(1 - tanh(x)^2) by autograd."""
-        psi_value, score = self.score(obs, sample.x)
+        psi_value, score, log_det = self.score(obs, sample.x)
         with torch.no_grad():
-            value = self._log_prob_x(psi_value, self.log_normalizer(obs))
+            value = psi_value - self.log_normalizer(obs) + log_det
         return path_derivative_surrogate(value, score, sample.x)
 
     def loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The AR-DAE loss on n_a fresh policy samples per state and n_sigma noise levels per sample; returns
         (loss, mean delta). All samples in one batched pass; psi's input gradient in one autograd.grad call."""
         with torch.no_grad():
-            y = self._standardize(obs, self.policy.sample(obs, self.num_actions).x)  # [B, n_a, d]
+            y, _, _ = self._standardize(obs, self.policy.sample(obs, self.num_actions).x)  # [B, n_a, d]
             delta = self.delta_scale * y.std(dim=-2).mean(-1)  # [B]
         sigma = delta[:, None, None, None] * torch.randn(*y.shape[:-1], self.num_sigmas, 1, device=y.device)
         u = torch.randn(*y.shape[:-1], self.num_sigmas, self.act_dim, device=y.device)
@@ -182,5 +223,6 @@ class ARDAEEstimator(EntropyEstimator):
     def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """log Z once per state (not once per sample) for `num_samples` draws per state."""
         x = self.policy.sample(obs, num_samples).x
-        psi_value = self._psi_at_zero_noise(obs, self._standardize(obs, x))
-        return {"estimate": (self._log_prob_x(psi_value, self.log_normalizer(obs).unsqueeze(-1)), x)}
+        y, _, log_det = self._standardize(obs, x)
+        log_prob = self._psi_at_zero_noise(obs, y) - self.log_normalizer(obs).unsqueeze(-1) + log_det
+        return {"estimate": (log_prob, x)}

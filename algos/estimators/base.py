@@ -55,11 +55,12 @@ class EntropyEstimator(nn.Module):
         return {}
 
     @torch.no_grad()
-    def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, torch.Tensor]:
+    def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict:
         """Entropy of the pre-squash action per state from `num_samples` draws, keyed estimate/lower/upper/exact.
 
         Returned as (log-density estimates [B, n], samples x [B, n, d]) pairs so the caller can apply the tanh
-        correction once for every key; see algos.diagnostics.
+        correction once for every key; see algos.diagnostics. A value that is a scalar tensor instead is a check of
+        the estimator's own, logged as it is.
         """
         sample = self.policy.sample(obs, num_samples)
         return {"estimate": (self.log_prob(repeat_obs(obs, num_samples), sample), sample.x)}

@@ -32,8 +32,13 @@ class ExactEstimator(EntropyEstimator):
         return log_prob
 
     @torch.no_grad()
-    def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict:
+        """The exact value is its own reference: reported under both names so the k-NN check can compare. For the
+        Euler flow also `folded_fraction`, the share of samples where the map is not a bijection (FlowPolicy.folded):
+        the value rests on invertibility, so a folded map shows up in the logs instead of silently."""
         sample = self.policy.sample(obs, num_samples)
         log_prob = self.log_prob(repeat_obs(obs, num_samples), sample)
-        # The exact value is its own reference: report it under both names so the k-NN check can compare.
-        return {"estimate": (log_prob, sample.x), "exact": (log_prob, sample.x)}
+        report = {"estimate": (log_prob, sample.x), "exact": (log_prob, sample.x)}
+        if hasattr(self.policy, "folded"):
+            report["folded_fraction"] = self.policy.folded(obs, sample.noise).float().mean()
+        return report

@@ -34,6 +34,7 @@ class Policy(nn.Module):
         super().__init__()
         self.obs_dim = obs_dim
         self.act_dim = act_dim
+        self.noise_dim = act_dim  # size of the base noise `transform` takes; families with their own set it
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
         """Draw pre-squash actions; with `num_samples` the result has a sample axis after the batch axis."""
@@ -42,6 +43,11 @@ class Policy(nn.Module):
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """A deterministic pre-squash action for evaluation (the mean, or the image of zero noise)."""
         raise NotImplementedError
+
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """The pre-squash action for given base noise [*S, *sample_axes, noise_dim], before any noise the family
+        adds afterwards (`noise_std`); lets an estimator probe the policy's spread with noise it chooses."""
+        raise NotImplementedError(f"{type(self).__name__} does not expose its noise-to-action map")
 
     def exact_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor | None:
         """The exact, differentiable log-density of `sample.x`, or None where the family has none.

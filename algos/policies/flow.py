@@ -1,4 +1,4 @@
-"""Flow policy (seed 000): base noise pushed through K Euler steps of a state-conditioned velocity field."""
+"""Flow policy (the flow-policy VI post): noise through K Euler steps of a state-conditioned velocity field."""
 
 from __future__ import annotations
 
@@ -67,26 +67,48 @@ class FlowPolicy(Policy):
             x = x + self.dt * self._velocity(x, k, context)
         return x
 
-    def push_with_log_det(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """x_K and sum_k log|det(I + dt * dv/dx(x_k, t_k, s))|, batched with vmap over every sample.
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """x_K for given z (the Policy seam's name for `push`); the added noise sigma * e is not included."""
+        return self.push(obs, noise)
 
-        Costs d backward passes per step (jacrev), so only the exact estimator calls it. The result stays
-        differentiable w.r.t. the velocity's parameters, so it can be trained through.
-        """
+    def _euler_step_matrices(self, obs: torch.Tensor, z: torch.Tensor):
+        """Yields I + dt * dv/dx(x_k, t_k, s) [N, d, d] for each step k, flattened over samples, then x_K [N, d].
+
+        Costs d backward passes per step (jacrev), batched with vmap over every sample."""
         context = self._context(obs, z)
         context = context.expand(*z.shape[:-1], context.shape[-1]).reshape(-1, context.shape[-1])
         x = z.reshape(-1, self.act_dim)
         eye = torch.eye(self.act_dim, dtype=z.dtype, device=z.device)
-        log_det = x.new_zeros(x.shape[0])
         for k in range(self.steps):
             def velocity_twice(x_one: torch.Tensor, context_one: torch.Tensor, k: int = k):
                 v = self._velocity(x_one, k, context_one)
                 return v, v  # the second copy rides along as aux, so one pass gives v and its Jacobian
 
             jac, v = vmap(jacrev(velocity_twice, has_aux=True))(x, context)
-            log_det = log_det + torch.linalg.slogdet(eye + self.dt * jac).logabsdet
+            yield eye + self.dt * jac
             x = x + self.dt * v
+        yield x
+
+    def push_with_log_det(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x_K and sum_k log|det(I + dt * dv/dx(x_k, t_k, s))|.
+
+        Only the exact estimator calls it. The result stays differentiable w.r.t. the velocity's parameters, so it
+        can be trained through.
+        """
+        *matrices, x = self._euler_step_matrices(obs, z)
+        log_det = sum(torch.linalg.slogdet(m).logabsdet for m in matrices)
         return x.reshape(z.shape), log_det.reshape(z.shape[:-1])
+
+    @torch.no_grad()
+    def folded(self, obs: torch.Tensor, z: torch.Tensor, min_singular_value: float = 1e-3) -> torch.Tensor:
+        """True per sample [*z.shape[:-1]] where some Euler step I + dt * dv/dx has a negative determinant or a
+        smallest singular value below `min_singular_value`: there the map folds (or nearly), it is no bijection
+        and the exact log-density, which assumes one, over-states the entropy."""
+        *matrices, _ = self._euler_step_matrices(obs, z)
+        bad = torch.zeros(matrices[0].shape[0], dtype=torch.bool, device=z.device)
+        for m in matrices:
+            bad |= (torch.linalg.det(m) <= 0) | (torch.linalg.svdvals(m)[..., -1] < min_singular_value)
+        return bad.reshape(z.shape[:-1])
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
         sample_axes = () if num_samples is None else (num_samples,)

@@ -76,6 +76,10 @@ class ImplicitPolicy(Policy):
         eps = torch.randn(*sample_shape, self.noise_dim, device=obs.device, dtype=obs.dtype)
         return PolicySample(x=self.head(eps, features), noise=eps)
 
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """g(eps, s) for given eps [*S, *sample_axes, noise_dim]."""
+        return self.head(noise, self._state_features(obs, noise.dim() - obs.dim()))
+
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         """g(0, s): the image of the noise's mode, also the AR-DAE input offset b(s)."""
         eps = torch.zeros(*obs.shape[:-1], self.noise_dim, device=obs.device, dtype=obs.dtype)

@@ -1,0 +1,288 @@
+"""Known-answer study of AR-DAE, its log Z and the squashed k-NN reference, on Gaussian policies of known density.
+
+The estimators whose accuracy depends on their settings: AR-DAE (scale-free and the paper's fixed scale), log Z by
+importance sampling, and the k-NN reference of squashed actions; every error is against the exact value.
+
+    python -m scripts.estimator_accuracy --out runs/estimator_accuracy      # Markdown table + PNG, a few minutes
+    python -m scripts.estimator_accuracy --quick                            # fewer cells and updates
+
+AR-DAE runs at the shipped CPU-sized config (conf/algo/per_task/sac_ar_dae/inverted_pendulum.yaml) for the number
+of psi updates a run does in its first 10k environment steps (10k minus the 1k warm-up, one psi update per SAC
+update), on batches of `STATE_BATCH` fresh states instead of 256 (the known policies are amortized over states
+just the same; a smaller batch keeps the study to minutes on one CPU thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer
+from algos.knn import knn_entropy, squashed_knn_entropy
+from algos.policies.base import Policy, PolicySample, repeat_obs
+from algos.squash import tanh_log_det
+
+OBS_DIM = 4
+STATE_BATCH = 16
+EVAL_STATES, EVAL_SAMPLES = 64, 64
+# The shipped CPU-sized AR-DAE (InvertedPendulum / InvertedDoublePendulum configs) and its update count.
+SHIPPED = dict(hidden_dim=64, depth=3, state_encoder_depth=1, num_actions=16, num_proposal=16, lr=3e-4,
+               delta_scale=0.1, num_sigmas=1, num_updates=1)
+SHIPPED_UPDATES = 10_000 - 1_000
+WIDTHS = (1e-3, 1e-2, 0.1, 0.3, 1.0)
+PROPOSAL_SIZES = (16, 100, 1000)
+
+
+class KnownGaussianPolicy(Policy):
+    """An 'implicit' policy with a known law: x = A s + L(s) eps, L(s) = diag(std(s)) (I + N(s)) with N(s)
+    strictly lower-triangular. std(s) = width * exp(log_std_shift + 0.3 tanh(W s)) and N(s) = 0.5 tanh(U s)
+    when `full_covariance`, else std = width * exp(log_std_shift) and N = 0. A and log_std_shift are the
+    parameters whose entropy gradient is checked: d E[log pi] / d log_std_shift = -1 per dimension, d / dA = 0.
+    """
+
+    family = "implicit"
+
+    def __init__(self, act_dim: int, width: float, full_covariance: bool = False, seed: int = 0):
+        super().__init__(OBS_DIM, act_dim)
+        gen = torch.Generator().manual_seed(seed)
+        self.weight = nn.Parameter(torch.randn(act_dim, OBS_DIM, generator=gen) / math.sqrt(OBS_DIM))
+        self.log_std_shift = nn.Parameter(torch.zeros(act_dim))
+        self.width = width
+        self.full_covariance = full_covariance
+        self.register_buffer("std_mix", torch.randn(act_dim, OBS_DIM, generator=gen) / math.sqrt(OBS_DIM))
+        self.register_buffer("tril_mix", torch.randn(act_dim, act_dim, OBS_DIM, generator=gen) / math.sqrt(OBS_DIM))
+
+    def mode(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs @ self.weight.T
+
+    def scale_tril(self, obs: torch.Tensor) -> torch.Tensor:
+        log_std = self.log_std_shift + math.log(self.width)
+        if not self.full_covariance:
+            return torch.diag_embed(log_std.exp().expand(*obs.shape[:-1], self.act_dim))
+        log_std = log_std + 0.3 * torch.tanh(obs @ self.std_mix.T)
+        lower = torch.tril(0.5 * torch.tanh(torch.einsum("ijo,...o->...ij", self.tril_mix, obs)), diagonal=-1)
+        eye = torch.eye(self.act_dim, dtype=obs.dtype)
+        return log_std.exp().unsqueeze(-1) * (eye + lower)
+
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        extra = noise.dim() - obs.dim()
+        mean, tril = self.mode(obs), self.scale_tril(obs)
+        mean = mean.reshape(*mean.shape[:-1], *([1] * extra), self.act_dim)
+        tril = tril.reshape(*tril.shape[:-2], *([1] * extra), self.act_dim, self.act_dim)
+        return mean + (tril @ noise.unsqueeze(-1)).squeeze(-1)
+
+    def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
+        shape = obs.shape[:-1] if num_samples is None else (*obs.shape[:-1], num_samples)
+        eps = torch.randn(*shape, self.act_dim, dtype=obs.dtype)
+        return PolicySample(x=self.transform(obs, eps), noise=eps)
+
+    def log_prob(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Exact log pi(x given s); obs [*S, o] with x [*S, *sample_axes, d]."""
+        extra = x.dim() - obs.dim()
+        mean, tril = self.mode(obs), self.scale_tril(obs)
+        mean = mean.reshape(*mean.shape[:-1], *([1] * extra), self.act_dim)
+        tril = tril.reshape(*tril.shape[:-2], *([1] * extra), self.act_dim, self.act_dim)
+        return torch.distributions.MultivariateNormal(mean, scale_tril=tril).log_prob(x)
+
+    def score(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        with torch.enable_grad():
+            x = x.detach().requires_grad_(True)
+            return torch.autograd.grad(self.log_prob(obs.detach(), x).sum(), x)[0]
+
+
+@dataclass
+class Case:
+    """One known policy: act_dim, width (the std before any state dependence), full_covariance."""
+
+    dim: int
+    width: float
+    full_covariance: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"{self.dim}-D {'full cov' if self.full_covariance else 'iso'} std {self.width:g}"
+
+
+@dataclass
+class ARDAEResult:
+    case: Case
+    standardize: str
+    score_error: float
+    log_prob_bias: float
+    log_prob_mae: float
+    gradient_cosine: float
+    extras: dict = field(default_factory=dict)
+
+
+def train_ar_dae(policy: Policy, standardize: str, updates: int, seed: int, settings: dict) -> ARDAEEstimator:
+    torch.manual_seed(seed)
+    estimator = ARDAEEstimator(policy, standardize=standardize, **settings)
+    for _ in range(updates):
+        estimator.update(torch.randn(STATE_BATCH, OBS_DIM), None)
+    return estimator
+
+
+def evaluate_ar_dae(estimator: ARDAEEstimator, policy: KnownGaussianPolicy, seed: int) -> tuple[float, ...]:
+    """(score relative error, mean log pi error, mean |log pi error|, cosine of the entropy gradient with the
+    analytic one) on fresh states and samples."""
+    torch.manual_seed(seed + 1)
+    obs = torch.randn(EVAL_STATES, OBS_DIM)
+    sample = policy.sample(obs, EVAL_SAMPLES)
+    obs_rep = repeat_obs(obs, EVAL_SAMPLES)
+    with torch.no_grad():
+        true_score = policy.score(obs, sample.x)
+        exact = policy.log_prob(obs, sample.x)
+        estimate = estimator.log_prob(obs_rep, PolicySample(sample.x.detach(), sample.noise))
+    _, score, _ = estimator.score(obs, sample.x)
+    score_error = float((score - true_score).norm(dim=-1).mean() / true_score.norm(dim=-1).mean())
+    # The path derivative of E[log pi] with the estimated score, against the analytic gradient, with respect to
+    # (A / width, log_std_shift): the mean measured in units of the policy's std, so that every width weighs the
+    # mean's (true: zero) and the spread's gradient alike.
+    params = [policy.weight, policy.log_std_shift]
+    grad_weight, grad_log_std = torch.autograd.grad((score.detach() * sample.x).sum(-1).mean(), params)
+    flat = torch.cat([policy.width * grad_weight.flatten(), grad_log_std])
+    flat_analytic = torch.cat([torch.zeros(grad_weight.numel()), -torch.ones_like(grad_log_std)])
+    cosine = float(torch.nn.functional.cosine_similarity(flat, flat_analytic, dim=0))
+    error = estimate - exact
+    return score_error, float(error.mean()), float(error.abs().mean()), cosine
+
+
+def ar_dae_cell(case: Case, standardize: str, updates: int, seed: int = 0, settings: dict | None = None
+                ) -> ARDAEResult:
+    policy = KnownGaussianPolicy(case.dim, case.width, case.full_covariance, seed)
+    estimator = train_ar_dae(policy, standardize, updates, seed, settings or SHIPPED)
+    return ARDAEResult(case, standardize, *evaluate_ar_dae(estimator, policy, seed))
+
+
+def log_z_bias(case: Case, standardize: str, num_proposal: int, num_states: int = 256, seed: int = 0
+               ) -> tuple[float, float]:
+    """(mean, std over states) of the importance-sampling log Z of the exact, normalized density seen through the
+    estimator's standardization and proposal: the truth is 0, so the mean is the bias that log pi inherits."""
+    torch.manual_seed(seed)
+    policy = KnownGaussianPolicy(case.dim, case.width, case.full_covariance, seed)
+    estimator = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, standardize=standardize,
+                               num_proposal=num_proposal)
+    obs = torch.randn(num_states, OBS_DIM)
+    offset, spread = estimator.offset_and_spread(obs)
+
+    def density_of_y(y: torch.Tensor) -> torch.Tensor:  # y [S, n, d] -> log p_y(y) = log p_x(b + spread y) + log|J|
+        x = offset.unsqueeze(-2) + spread.unsqueeze(-2) * y
+        return policy.log_prob(obs, x) + spread.log().sum(-1, keepdim=True)
+
+    with torch.no_grad():
+        log_z = importance_log_normalizer(density_of_y, (num_states,), case.dim, num_proposal,
+                                          estimator.proposal_std)
+    return float(log_z.mean()), float(log_z.std())
+
+
+def squashed_entropy(dim: int, std: float) -> float:
+    """H(tanh x), x ~ N(0, std^2 I): H(x) + dim * E[log(1 - tanh(x)^2)], the expectation by quadrature."""
+    grid = torch.linspace(-12.0, 12.0, 200_001, dtype=torch.float64) * std
+    density = torch.exp(-0.5 * (grid / std) ** 2) / (std * math.sqrt(2 * math.pi))
+    mean_log_det = torch.trapezoid(density * tanh_log_det(grid.unsqueeze(-1)), grid).item()
+    return dim * (0.5 * math.log(2 * math.pi * math.e * std**2) + mean_log_det)
+
+
+def knn_bias(dim: int, std: float, num_samples: int, num_states: int = 32, seed: int = 0) -> tuple[float, float]:
+    """(pre-tanh k-NN + log-Jacobian, k-NN on the squashed samples), each minus the exact entropy of tanh(x)."""
+    torch.manual_seed(seed)
+    x = std * torch.randn(num_states, num_samples, dim, dtype=torch.float64)
+    truth = squashed_entropy(dim, std)
+    return (float(squashed_knn_entropy(x).mean()) - truth, float(knn_entropy(torch.tanh(x)).mean()) - truth)
+
+
+def ar_dae_cases(quick: bool) -> list[Case]:
+    if quick:
+        return [Case(1, 1e-3), Case(1, 1.0), Case(2, 0.3, True)]
+    return ([Case(1, w) for w in WIDTHS] + [Case(6, w) for w in (1e-3, 0.1, 1.0)]
+            + [Case(2, 0.3, True), Case(17, 0.1)])
+
+
+def run(quick: bool, updates: int, seed: int) -> dict:
+    ar_dae = [ar_dae_cell(case, standardize, updates, seed)
+              for case in ar_dae_cases(quick) for standardize in ("scale_free", "fixed")]
+    log_z_cases = [Case(6, 0.1)] if quick else [Case(6, 0.1), Case(6, 1e-3), Case(17, 0.1), Case(6, 0.3, True)]
+    log_z = {(case.label, standardize, n): log_z_bias(case, standardize, n, seed=seed)
+             for case in log_z_cases for standardize in ("scale_free", "fixed") for n in PROPOSAL_SIZES}
+    knn_cases = [(6, 0.7, 256)] if quick else [(6, 0.7, 256), (6, 0.7, 2000), (1, 0.7, 256), (17, 0.7, 2000),
+                                               (6, 2.0, 256)]
+    knn = {case: knn_bias(*case, seed=seed) for case in knn_cases}
+    return {"ar_dae": ar_dae, "log_z": log_z, "knn": knn, "updates": updates}
+
+
+def markdown(results: dict) -> str:
+    lines = [f"AR-DAE at the shipped CPU-sized config after {results['updates']} psi updates "
+             "(log pi includes log Z at the shipped n_Z = 16):", "",
+             "| policy | standardize | score rel. error | log pi error (nats) | mean abs log pi error | grad cosine |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {r.case.label} | {r.standardize} | {r.score_error:.3f} | {r.log_prob_bias:+.3f} | "
+              f"{r.log_prob_mae:.3f} | {r.gradient_cosine:.3f} |" for r in results["ar_dae"]]
+    lines += ["", "log Z of the exact density by importance sampling (truth 0; mean +- std over 256 states):", "",
+              "| policy | proposal | " + " | ".join(f"n_Z = {n}" for n in PROPOSAL_SIZES) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in PROPOSAL_SIZES) + " |"]
+    for label, standardize in dict.fromkeys((k[0], k[1]) for k in results["log_z"]):
+        cells = [results["log_z"][(label, standardize, n)] for n in PROPOSAL_SIZES]
+        name = "1.5 x spread (scale_free)" if standardize == "scale_free" else "N(g(0,s), e^-2 I) (fixed)"
+        lines.append(f"| {label} | {name} | " + " | ".join(f"{m:+.3f} +- {s:.3f}" for m, s in cells) + " |")
+    lines += ["", "k-NN entropy of a = tanh(x), x ~ N(0, std^2 I), minus the exact value (quadrature), mean over "
+              "32 states:", "", "| dim | pre-tanh std | samples | pre-tanh k-NN + log-Jacobian | k-NN on tanh(x) |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {d} | {s:g} | {n} | {a:+.3f} | {b:+.3f} |" for (d, s, n), (a, b) in results["knn"].items()]
+    return "\n".join(lines)
+
+
+def plot(results: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    for standardize, marker in (("scale_free", "o"), ("fixed", "x")):
+        for dim in (1, 6):
+            rows = [r for r in results["ar_dae"] if r.standardize == standardize and r.case.dim == dim
+                    and not r.case.full_covariance]
+            if not rows:
+                continue
+            widths = [r.case.width for r in rows]
+            label = f"{standardize}, {dim}-D"
+            axes[0].plot(widths, [r.score_error for r in rows], marker=marker, label=label)
+            axes[1].plot(widths, [abs(r.log_prob_bias) for r in rows], marker=marker, label=label)
+    axes[0].set(xscale="log", yscale="log", xlabel="policy std", ylabel="score relative error")
+    axes[1].set(xscale="log", yscale="log", xlabel="policy std", ylabel="|log pi error| (nats)")
+    for ax in axes:
+        ax.axhline(0.25, color="grey", linestyle=":")
+        ax.legend(fontsize=7)
+    fig.suptitle(f"AR-DAE on known Gaussians, shipped CPU config, {results['updates']} updates")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="three AR-DAE cases, fewer updates")
+    parser.add_argument("--updates", type=int, default=None, help=f"psi updates (default {SHIPPED_UPDATES})")
+    parser.add_argument("--out", type=Path, default=Path("runs/estimator_accuracy"), help="folder for .md and .png")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    updates = args.updates or (2_000 if args.quick else SHIPPED_UPDATES)
+    results = run(args.quick, updates, args.seed)
+    table = markdown(results)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "estimator_accuracy.md").write_text(table + "\n")
+    plot(results, args.out / "estimator_accuracy.png")
+    print(f"\nwrote {args.out / 'estimator_accuracy.md'} and {args.out / 'estimator_accuracy.png'}")
+
+
+if __name__ == "__main__":
+    main()
