@@ -25,9 +25,9 @@ from algos.temperature import Temperature
 from envs import EnvSpecError, make_env
 from runner.errors import RunError
 from runner.identity import RunIdentity
+from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
 from runner.sinks import ConsoleSink, TensorBoardSink, WandbSink
-from runner.interrupt import StopRequest
 from runner.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"

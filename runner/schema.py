@@ -25,7 +25,8 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 @dataclass(frozen=True)
 class Rule:
-    """One key's type (`int`, `real`, `flag`, `text`, `texts`: a list of choices) and range; `low`/`high` are inclusive unless `open_low`."""
+    """One key's type (`int`, `real`, `flag`, `text`, `texts`: a list of choices) and range; `low`/`high` are
+    inclusive unless `open_low`."""
     kind: str
     low: float | None = None
     high: float | None = None

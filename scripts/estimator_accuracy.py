@@ -24,7 +24,8 @@ from torch import nn
 
 from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer
 from algos.knn import knn_entropy, squashed_knn_entropy
-from algos.policies.base import Policy, PolicySample, repeat_obs
+from algos.normal import broadcast_to_samples, repeat_obs
+from algos.policies.base import Policy, PolicySample
 from algos.squash import tanh_log_det
 
 OBS_DIM = 4
@@ -70,10 +71,8 @@ class KnownGaussianPolicy(Policy):
         return log_std.exp().unsqueeze(-1) * (eye + lower)
 
     def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        extra = noise.dim() - obs.dim()
-        mean, tril = self.mode(obs), self.scale_tril(obs)
-        mean = mean.reshape(*mean.shape[:-1], *([1] * extra), self.act_dim)
-        tril = tril.reshape(*tril.shape[:-2], *([1] * extra), self.act_dim, self.act_dim)
+        mean = broadcast_to_samples(self.mode(obs), noise)
+        tril = broadcast_to_samples(self.scale_tril(obs), noise, trailing=2)
         return mean + (tril @ noise.unsqueeze(-1)).squeeze(-1)
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
@@ -83,10 +82,8 @@ class KnownGaussianPolicy(Policy):
 
     def log_prob(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Exact log pi(x given s); obs [*S, o] with x [*S, *sample_axes, d]."""
-        extra = x.dim() - obs.dim()
-        mean, tril = self.mode(obs), self.scale_tril(obs)
-        mean = mean.reshape(*mean.shape[:-1], *([1] * extra), self.act_dim)
-        tril = tril.reshape(*tril.shape[:-2], *([1] * extra), self.act_dim, self.act_dim)
+        mean = broadcast_to_samples(self.mode(obs), x)
+        tril = broadcast_to_samples(self.scale_tril(obs), x, trailing=2)
         return torch.distributions.MultivariateNormal(mean, scale_tril=tril).log_prob(x)
 
     def score(self, obs: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -23,8 +23,7 @@ import numpy as np
 
 from scripts import paper_numbers
 from scripts.paper_numbers import PAPER_TASK_LABELS
-from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
-                                   ordered)
+from scripts.sweep_results import ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs, ordered
 
 # The paper says "one standard deviation over five random seeds" without saying which. We use the population std
 # (ddof=0, numpy's default, which the authors' numpy code most likely used); the sample std (ddof=1) is larger by

@@ -10,8 +10,9 @@ from algos.critic import DoubleQ
 from algos.diagnostics import entropy_report
 from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer, path_derivative_surrogate
 from algos.losses import actor_loss
-from algos.policies.base import Policy, PolicySample, repeat_obs
-from algos.policies.gaussian import GaussianPolicy, diag_normal_log_prob
+from algos.normal import broadcast_to_samples, diag_normal_log_prob, repeat_obs
+from algos.policies.base import Policy, PolicySample
+from algos.policies.gaussian import GaussianPolicy
 from algos.policies.implicit import ImplicitPolicy
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
@@ -33,7 +34,7 @@ class LinearGaussianPolicy(Policy):
 
     def transform(self, obs, noise):
         offset = self.mode(obs)
-        return offset.reshape(*offset.shape[:-1], *([1] * (noise.dim() - obs.dim())), 2) + noise @ self.scale_tril.T
+        return broadcast_to_samples(offset, noise) + noise @ self.scale_tril.T
 
     def sample(self, obs, num_samples=None):
         mean = self.mode(obs) if num_samples is None else repeat_obs(self.mode(obs), num_samples)

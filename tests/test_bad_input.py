@@ -144,7 +144,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys)
     _truncate(folder / "checkpoint.pt")
     assert train_in_process(*BASE, run_root=used_root) == (0, "")
     err = capsys.readouterr().err
-    assert "checkpoint.pt (RuntimeError: damaged or not a checkpoint) cannot be read" in err and f"resuming from checkpoint.prev.pt (step {previous_step})" in err
+    assert "checkpoint.pt (RuntimeError: damaged or not a checkpoint) cannot be read" in err
+    assert f"resuming from checkpoint.prev.pt (step {previous_step})" in err
     assert read_csv(folder / "eval.csv") == finished  # the replay from the previous checkpoint is exact
 
 

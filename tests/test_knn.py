@@ -7,8 +7,8 @@ import torch
 from algos.diagnostics import entropy_report
 from algos.estimators import ExactEstimator, VIBoundEstimator
 from algos.knn import knn_entropy, log_unit_ball_volume, squashed_knn_entropy
-from algos.squash import tanh_log_det
 from algos.policies import FlowPolicy, GaussianPolicy
+from algos.squash import tanh_log_det
 
 DIM, NUM_SAMPLES, NUM_STATES = 6, 2000, 4
 

@@ -2,8 +2,8 @@
 
 import torch
 
+from algos.normal import diag_normal_log_prob
 from algos.policies import NormalizingFlowPolicy
-from algos.policies.gaussian import diag_normal_log_prob
 from algos.policies.nf import RadialFlow
 
 NUM_LAYERS_CHECKED = 6  # random layers, of both signs of beta

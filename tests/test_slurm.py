@@ -108,7 +108,8 @@ def test_two_variants_by_two_seeds_write_four_folders(slurm_cluster, tmp_path: P
 def run_interrupted_sweep(tmp_path: Path, interrupt) -> tuple[Path, Path, Path, str]:
     """Start a two-variant sweep (sac.gamma 0.99, the default, and 0.98; one seed), call `interrupt(job_id)` on
     the second variant's array task once its first checkpoint exists, let the requeued task restart at once and
-    wait for the sweep to end. Returns the interrupted run's folder, the other run's folder, the submitit folder and the job id."""
+    wait for the sweep to end. Returns the interrupted run's folder, the other run's folder, the submitit folder
+    and the job id."""
     run_root, submitit_dir = tmp_path / "runs", tmp_path / "submitit"
     command = multirun_command(run_root, submitit_dir, "experiment_name=slurm_requeue", "logger=offline",
                                "env=inverted_pendulum", "sac.gamma=0.99,0.98", "seed=0",

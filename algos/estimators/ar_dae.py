@@ -11,10 +11,10 @@ from torch import nn
 
 from algos.estimators.base import EntropyEstimator
 from algos.networks import ContextMLP, encoder
+from algos.normal import broadcast_to_samples, standard_normal_log_prob
 from algos.optim import Adam
 from algos.policies.base import Policy, PolicySample
 
-LOG_2PI = math.log(2.0 * math.pi)
 STANDARDIZE = ("scale_free", "fixed")
 
 
@@ -45,7 +45,7 @@ def importance_log_normalizer(log_unnormalized: Callable[[torch.Tensor], torch.T
     """
     z = torch.randn(*batch_shape, num_samples, dim, device=device)
     y = proposal_std * z
-    log_proposal = (-0.5 * z.pow(2) - 0.5 * LOG_2PI).sum(-1) - dim * math.log(proposal_std)
+    log_proposal = standard_normal_log_prob(z) - dim * math.log(proposal_std)
     log_weights = log_unnormalized(y) - log_proposal
     return torch.logsumexp(log_weights, dim=-1) - math.log(num_samples)
 
@@ -154,17 +154,12 @@ class ARDAEEstimator(EntropyEstimator):
     def _standardize(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(y, spread broadcast to y, log|dy/dx| per state); `x` may carry sample axes after obs's."""
         offset, spread = self.offset_and_spread(obs)
-        log_det = -spread.log().sum(-1)
-        extra = x.dim() - offset.dim()
-        offset = offset.reshape(*offset.shape[:-1], *([1] * extra), offset.shape[-1])
-        spread = spread.reshape(*spread.shape[:-1], *([1] * extra), spread.shape[-1])
-        log_det = log_det.reshape(*log_det.shape, *([1] * extra))
+        log_det = broadcast_to_samples(-spread.log().sum(-1), x, trailing=0)
+        offset, spread = broadcast_to_samples(offset, x), broadcast_to_samples(spread, x)
         return (x.detach() - offset) / spread, spread, log_det
 
     def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        condition = self.psi.condition(obs)
-        condition = condition.reshape(*condition.shape[:-1], *([1] * (y.dim() - condition.dim())),
-                                      condition.shape[-1])
+        condition = broadcast_to_samples(self.psi.condition(obs), y)
         return self.psi(y, torch.zeros_like(y[..., :1]), condition)
 
     def log_normalizer(self, obs: torch.Tensor) -> torch.Tensor:

@@ -7,8 +7,9 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from algos.normal import repeat_obs
 from algos.optim import Adam
-from algos.policies.base import Policy, PolicySample, repeat_obs
+from algos.policies.base import Policy, PolicySample
 
 
 class EntropyEstimator(nn.Module):

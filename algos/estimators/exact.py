@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 
 from algos.estimators.base import EntropyEstimator
-from algos.policies.base import Policy, PolicySample, repeat_obs
+from algos.normal import repeat_obs
+from algos.policies.base import Policy, PolicySample
 
 
 class ExactEstimator(EntropyEstimator):

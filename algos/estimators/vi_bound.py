@@ -9,10 +9,11 @@ import torch
 
 from algos.estimators.base import EntropyEstimator
 from algos.networks import frozen, mlp
+from algos.normal import broadcast_to_samples, diag_normal_log_prob, repeat_obs, standard_normal_log_prob
 from algos.optim import Adam
-from algos.policies.base import Policy, PolicySample, repeat_obs
-from algos.policies.flow import FLOW_END, broadcast_to_samples, standard_normal_log_prob
-from algos.policies.gaussian import bounded_log_std, diag_normal_log_prob
+from algos.policies.base import Policy, PolicySample
+from algos.policies.flow import FLOW_END
+from algos.policies.gaussian import bounded_log_std
 
 
 class VIBoundEstimator(EntropyEstimator):

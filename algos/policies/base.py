@@ -61,9 +61,3 @@ class Policy(nn.Module):
         """An extra term for the actor loss (e.g. Jacobian clamping), or None where the family has none."""
         return None
 
-
-def repeat_obs(obs: torch.Tensor, num_samples: int | None) -> torch.Tensor:
-    """[B, o] -> [B, n, o] so that one batched pass draws n samples per state."""
-    if num_samples is None:
-        return obs
-    return obs.unsqueeze(-2).expand(*obs.shape[:-1], num_samples, obs.shape[-1])

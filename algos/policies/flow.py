@@ -6,22 +6,10 @@ import torch
 from torch.func import jacrev, vmap
 
 from algos.networks import ContextMLP
+from algos.normal import broadcast_to_samples, standard_normal_log_prob
 from algos.policies.base import Policy, PolicySample
-from algos.policies.gaussian import LOG_2PI
 
 FLOW_END = "x_K"  # PolicySample.extras key of the flow's end point before the added noise
-
-
-def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
-    """log N(z; 0, I), summed over the last axis."""
-    return -0.5 * (z.pow(2) + LOG_2PI).sum(-1)
-
-
-def broadcast_to_samples(per_state: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """[*S, f] -> [*S, 1, ..., 1, f], where `like` is [*S, *sample_axes, d]: one row per state broadcasts over
-    that state's samples without being copied or recomputed."""
-    extra_axes = like.dim() - per_state.dim()
-    return per_state.reshape(*per_state.shape[:-1], *([1] * extra_axes), per_state.shape[-1])
 
 
 class FlowPolicy(Policy):

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from algos.networks import mlp
-from algos.policies.base import Policy, PolicySample, repeat_obs
-
-LOG_2PI = math.log(2.0 * math.pi)
-
-
-def diag_normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_std: torch.Tensor) -> torch.Tensor:
-    """log N(x; mean, diag(exp(log_std))^2), summed over the last axis."""
-    return (-0.5 * ((x - mean) * torch.exp(-log_std)) ** 2 - log_std - 0.5 * LOG_2PI).sum(-1)
+from algos.normal import LOG_2PI, repeat_obs
+from algos.policies.base import Policy, PolicySample
 
 
 def bounded_log_std(raw: torch.Tensor, log_std_min: float, log_std_max: float) -> torch.Tensor:
