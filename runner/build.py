@@ -18,7 +18,7 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from algos.estimators.base import EntropyEstimator
-from algos.policies.base import Policy
+from algos.policies.base import EXACT_DENSITY, NOISY_PUSHFORWARD, Policy
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from algos.temperature import Temperature
@@ -31,6 +31,9 @@ from runner.sinks import ConsoleSink, TensorBoardSink, WandbSink
 from runner.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# The command-line change that gives a policy with added noise (the flow) the capability an estimator needs.
+NOISE_HINTS = {EXACT_DENSITY: "set algo.policy.noise_std=0 for the deterministic flow",
+               NOISY_PUSHFORWARD: "set algo.policy.noise_std > 0"}
 
 
 def build_envs(cfg: DictConfig) -> tuple[gym.Env, gym.Env]:
@@ -64,12 +67,15 @@ def fitting_estimators(policy: Policy) -> list[str]:
 
 
 def build_policy_and_estimator(cfg: DictConfig, obs_dim: int, act_dim: int) -> tuple[Policy, EntropyEstimator]:
+    """The policy, then the estimator once it is known to fit (its refusal, with what to type instead)."""
     policy = _instantiate_named(cfg.algo.policy, obs_dim=obs_dim, act_dim=act_dim)
-    reason = get_class(cfg.entropy._target_).refusal(policy)
+    estimator_class = get_class(cfg.entropy._target_)
+    reason = estimator_class.refusal(policy)
     if reason is not None:
+        hint = NOISE_HINTS.get(estimator_class.requires) if hasattr(policy, "noise_std") else None
         fits = ", ".join(fitting_estimators(policy)) or "none"
-        raise RunError(f"entropy={cfg.entropy.name} does not fit algo={cfg.algo.name}: {reason}. "
-                       f"Estimators that fit: {fits}")
+        raise RunError(f"entropy={cfg.entropy.name} does not fit algo={cfg.algo.name}: {reason}"
+                       f"{f'; {hint}' if hint else ''}. Estimators that fit: {fits}")
     estimator = _instantiate_named(cfg.entropy, policy=policy)
     return policy, estimator
 

@@ -1,5 +1,5 @@
 """AR-DAE estimator: score and log-density of a known Gaussian, log Z by importance sampling, the entropy-gradient
-injection against exact autograd, an SAC update with gradient isolation, and the refusal of a Gaussian policy."""
+injection against exact autograd, an SAC update with gradient isolation, and the probe of a Gaussian's spread."""
 
 import math
 
@@ -182,7 +182,16 @@ def test_actor_loss_reaches_only_the_policy_and_the_psi_update_moves_only_psi():
     assert all(torch.equal(p.grad, g) for p, g in zip(policy.parameters(), policy_grads))  # none added
 
 
-def test_ar_dae_refuses_a_gaussian_policy_with_a_clear_message():
-    message = ARDAEEstimator.refusal(GaussianPolicy(4, 3))
-    assert message is not None and "gaussian" in message and "implicit" in message
-    assert ARDAEEstimator.refusal(ImplicitPolicy(4, 3, hidden_dim=8, head_dim=8)) is None
+def test_gaussian_transform_is_its_sampler_so_ar_dae_probes_its_true_spread():
+    """AR-DAE serves any policy that samples: its scale-free map probes the policy through `transform`, which
+    for the Gaussian must give mean + std * eps, so the probed spread is the Gaussian's std exactly."""
+    torch.manual_seed(0)
+    policy = GaussianPolicy(4, 3, hidden_dim=16)
+    obs = torch.randn(5, 4)
+    estimator = ARDAEEstimator(policy, hidden_dim=16, depth=1, state_encoder_depth=0, num_actions=4,
+                               num_proposal=4)
+    offset, spread = estimator.offset_and_spread(obs)
+    mean, log_std = policy._mean_log_std(obs)
+    torch.testing.assert_close(offset, mean)
+    torch.testing.assert_close(spread, log_std.exp())
+    assert ARDAEEstimator.refusal(policy) is None

@@ -41,11 +41,14 @@ def test_smoke_run_writes_entropy_columns(run_root, case):
 
 @pytest.mark.parametrize("overrides, message", [
     (["algo=sac_gaussian", "entropy=vi_bound"],
-     "entropy=vi_bound does not fit algo=sac_gaussian: VIBoundEstimator serves the policy families ['flow'], "
-     "not 'gaussian'. Estimators that fit: exact"),
-    (["algo=sac_flow_vi", "entropy=exact"], "Estimators that fit: ar_dae, vi_bound"),
-    (["algo=sac_flow_vi", "algo.policy.noise_std=0"], "Estimators that fit: ar_dae, exact"),
-    (["algo=sac_ar_dae", "entropy=exact"], "Estimators that fit: ar_dae"),
+     "entropy=vi_bound does not fit algo=sac_gaussian: VIBoundEstimator needs a policy that adds Gaussian noise after "
+     "pushing its base noise forward (a known joint density of noise and action): GaussianPolicy is not one. "
+     "Estimators that fit: ar_dae, exact"),
+    (["algo=sac_flow_vi", "entropy=exact"],
+     "set algo.policy.noise_std=0 for the deterministic flow. Estimators that fit: ar_dae, vi_bound"),
+    (["algo=sac_flow_vi", "algo.policy.noise_std=0"],
+     "set algo.policy.noise_std > 0. Estimators that fit: ar_dae, exact"),
+    (["algo=sac_ar_dae", "entropy=exact"], "ImplicitPolicy is not one. Estimators that fit: ar_dae"),
 ])
 def test_pairings_that_do_not_fit_are_refused(run_root, overrides, message):
     code, line = train_in_process(*SMOKE, *overrides, run_root=run_root)

@@ -9,7 +9,7 @@ from torch import nn
 from algos.diagnostics import entropy_report
 from algos.estimators import ExactEstimator, VIBoundEstimator
 from algos.policies import FlowPolicy
-from algos.policies.flow import FLOW_END
+from algos.policies.base import PUSHFORWARD_END
 
 OBS_DIM, ACT_DIM, STEPS = 2, 2, 4
 VELOCITY = torch.tensor([[0.4, -0.9], [0.6, -0.3]])  # v(x) = A x; dt * |A| < 1 keeps the Euler map invertible
@@ -122,16 +122,16 @@ def test_flow_sample_carries_z_and_the_flow_end_and_mode_is_the_image_of_zero():
     policy = FlowPolicy(3, 2, steps=1, noise_std=0.1, hidden_dim=16)
     obs = torch.randn(5, 3)
     sample = policy.sample(obs, num_samples=6)
-    assert sample.x.shape == sample.noise.shape == sample.extras[FLOW_END].shape == (5, 6, 2)
+    assert sample.x.shape == sample.noise.shape == sample.extras[PUSHFORWARD_END].shape == (5, 6, 2)
     assert sample.log_prob is None  # nobody pays for Jacobians unless the exact estimator asks
-    assert torch.allclose(sample.extras[FLOW_END], policy.push(obs.unsqueeze(1).expand(5, 6, 3), sample.noise))
+    assert torch.allclose(sample.extras[PUSHFORWARD_END], policy.push(obs.unsqueeze(1).expand(5, 6, 3), sample.noise))
     assert torch.allclose(policy.mode(obs), policy.push(obs, torch.zeros(5, 2)))
 
 
 def test_exact_log_prob_refuses_a_noisy_flow():
     policy = FlowPolicy(3, 2, noise_std=0.1, hidden_dim=16)
     obs = torch.randn(2, 3)
-    with pytest.raises(ValueError, match="noise_std=0"):
+    with pytest.raises(ValueError, match="noise_std=0.1 has none"):
         policy.exact_log_prob(obs, policy.sample(obs))
 
 

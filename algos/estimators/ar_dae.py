@@ -13,7 +13,7 @@ from algos.estimators.base import EntropyEstimator
 from algos.networks import ContextMLP, encoder
 from algos.normal import broadcast_to_samples, standard_normal_log_prob
 from algos.optim import Adam
-from algos.policies.base import Policy, PolicySample
+from algos.policies.base import SAMPLES, Policy, PolicySample
 
 STANDARDIZE = ("scale_free", "fixed")
 
@@ -105,7 +105,7 @@ class ARDAEEstimator(EntropyEstimator):
     (x space: N(b(s), w^2 diag(spread(s)^2))). proposal_log_var: log c of the fixed proposal N(b(s), c I) in x space.
     """
 
-    families = ("implicit", "flow")
+    requires = SAMPLES
 
     def __init__(self, policy: Policy, hidden_dim: int = 256, depth: int = 5, state_encoder_depth: int = 5,
                  activation: str = "elu", standardize: str = "scale_free", scale: float = 1e4,

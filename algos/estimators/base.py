@@ -9,18 +9,18 @@ from torch import nn
 
 from algos.normal import repeat_obs
 from algos.optim import Adam
-from algos.policies.base import Policy, PolicySample
+from algos.policies.base import CAPABILITIES, SAMPLES, Policy, PolicySample
 
 
 class EntropyEstimator(nn.Module):
     """Gives SAC the log-density term of pre-squash actions x; the SAC core adds the tanh correction.
 
-    `families` lists the policy families (Policy.family) the estimator can serve; the runner refuses any other
-    pairing before training starts. The estimator holds the policy it serves, because bounds and auxiliary
+    `requires` names the policy capability (algos.policies.base) the estimator needs; the runner refuses a policy
+    that lacks it before training starts. The estimator holds the policy it serves, because bounds and auxiliary
     networks need to run it (draw more samples, push noise through it).
     """
 
-    families: ClassVar[tuple[str, ...]] = ()
+    requires: ClassVar[str] = SAMPLES
 
     def __init__(self, policy: Policy):
         super().__init__()
@@ -30,8 +30,8 @@ class EntropyEstimator(nn.Module):
     @classmethod
     def refusal(cls, policy: Policy) -> str | None:
         """Why this estimator cannot serve `policy`, or None when it can. Checked before training starts."""
-        if policy.family not in cls.families:
-            return f"{cls.__name__} serves the policy families {list(cls.families)}, not {policy.family!r}"
+        if cls.requires not in policy.capabilities():
+            return f"{cls.__name__} needs {CAPABILITIES[cls.requires]}: {policy.lacks(cls.requires)}"
         return None
 
     # Convention for every method: `obs` has the leading shape of `sample.x` (use repeat_obs for [B, n, d]).

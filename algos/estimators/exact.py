@@ -6,7 +6,7 @@ import torch
 
 from algos.estimators.base import EntropyEstimator
 from algos.normal import repeat_obs
-from algos.policies.base import Policy, PolicySample
+from algos.policies.base import EXACT_DENSITY, PolicySample
 
 
 class ExactEstimator(EntropyEstimator):
@@ -16,15 +16,7 @@ class ExactEstimator(EntropyEstimator):
     from the Jacobians; with noise its density is an intractable integral over z.
     """
 
-    families = ("gaussian", "nf", "flow")
-
-    @classmethod
-    def refusal(cls, policy: Policy) -> str | None:
-        reason = super().refusal(policy)
-        if reason is None and getattr(policy, "noise_std", 0.0) > 0:
-            return (f"{cls.__name__} needs a deterministic flow, but noise_std={policy.noise_std}: "
-                    "set algo.policy.noise_std=0 or use entropy=vi_bound")
-        return reason
+    requires = EXACT_DENSITY
 
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         log_prob = self.policy.exact_log_prob(obs, sample)

@@ -11,8 +11,7 @@ from algos.estimators.base import EntropyEstimator
 from algos.networks import frozen, mlp
 from algos.normal import broadcast_to_samples, diag_normal_log_prob, repeat_obs, standard_normal_log_prob
 from algos.optim import Adam
-from algos.policies.base import Policy, PolicySample
-from algos.policies.flow import FLOW_END
+from algos.policies.base import NOISY_PUSHFORWARD, PUSHFORWARD_END, Policy, PolicySample
 from algos.policies.gaussian import bounded_log_std
 
 
@@ -31,7 +30,7 @@ class VIBoundEstimator(EntropyEstimator):
     iw_chunk_size: actions per state pushed through the flow at once in that bound, to cap diagnostic memory.
     """
 
-    families = ("flow",)
+    requires = NOISY_PUSHFORWARD
 
     def __init__(self, policy: Policy, hidden_dim: int = 256, depth: int = 2, activation: str = "relu",
                  log_std_min: float = -7.0, log_std_max: float = 1.0, lr: float = 3e-4, iw_samples: int = 32,
@@ -56,14 +55,6 @@ class VIBoundEstimator(EntropyEstimator):
         mean_bias.zero_()
         raw_log_std_bias.fill_(math.atanh(-2.0 * self.log_std_min / (self.log_std_max - self.log_std_min) - 1.0))
 
-    @classmethod
-    def refusal(cls, policy: Policy) -> str | None:
-        reason = super().refusal(policy)
-        if reason is None and policy.noise_std <= 0:
-            return (f"{cls.__name__} needs noise after the flow (the bound's log N(x; x_K, sigma^2 I) is undefined "
-                    "at sigma = 0): set algo.policy.noise_std > 0, or use entropy=exact for the deterministic flow")
-        return reason
-
     def optimizers(self) -> dict[str, Adam]:
         return {"backward": self.optim}
 
@@ -82,12 +73,12 @@ class VIBoundEstimator(EntropyEstimator):
         return standard_normal_log_prob(z) + diag_normal_log_prob(x, x_end, log_sigma)
 
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
-        joint = self._joint_log_prob(sample.noise, sample.x, sample.extras[FLOW_END])
+        joint = self._joint_log_prob(sample.noise, sample.x, sample.extras[PUSHFORWARD_END])
         return joint - self._backward_log_prob(sample.noise, sample.x, obs)
 
     def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         """L_vi with q's parameters frozen: the actor loss moves the policy through x and x_K, never q."""
-        joint = self._joint_log_prob(sample.noise, sample.x, sample.extras[FLOW_END])
+        joint = self._joint_log_prob(sample.noise, sample.x, sample.extras[PUSHFORWARD_END])
         with frozen(self.backward_net.parameters()):
             return joint - self._backward_log_prob(sample.noise, sample.x, obs)
 
@@ -109,7 +100,7 @@ class VIBoundEstimator(EntropyEstimator):
         mean, log_std = self._backward_mean_log_std(x, obs_per_sample)
         mean, log_std = repeat_obs(mean, self.iw_samples), repeat_obs(log_std, self.iw_samples)
         z = mean + torch.exp(log_std) * torch.randn_like(mean)
-        x_end = self.policy.push(obs, z)
+        x_end = self.policy.transform(obs, z)
         log_weights = self._joint_log_prob(z, x.unsqueeze(-2), x_end) - diag_normal_log_prob(z, mean, log_std)
         return torch.logsumexp(log_weights, dim=-1) - math.log(self.iw_samples)
 

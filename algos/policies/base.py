@@ -25,10 +25,23 @@ class PolicySample:
     extras: dict[str, torch.Tensor] | None = None
 
 
-class Policy(nn.Module):
-    """Base class: `family` names the policy kind so estimators can say whether they fit it."""
+# What a policy can offer an estimator. Every policy samples, gives a mode and maps chosen base noise to actions.
+SAMPLES = "samples"
+EXACT_DENSITY = "exact_density"            # log pi(x given s) exactly, differentiably
+NOISY_PUSHFORWARD = "noisy_pushforward"    # x = transform(z) + sigma * e, sigma = `noise_std` > 0, and each sample
+                                           # carries transform(z) as extras[PUSHFORWARD_END]: p(z, x) is known
+PUSHFORWARD_END = "x_end"  # PolicySample.extras key of transform(z), the point before the added noise
+CAPABILITIES = {SAMPLES: "a policy that samples and gives a mode",
+                EXACT_DENSITY: "a policy with an exact log-density",
+                NOISY_PUSHFORWARD: "a policy that adds Gaussian noise after pushing its base noise forward (a known "
+                                   "joint density of noise and action)"}
 
-    family: ClassVar[str] = ""
+
+class Policy(nn.Module):
+    """Base class. `capabilities()` declares what the policy offers estimators (EXACT_DENSITY, ...); estimators
+    state what they require, and a pairing is refused by that, not by the kind of policy."""
+
+    exact_density: ClassVar[bool] = False
 
     def __init__(self, obs_dim: int, act_dim: int):
         super().__init__()
@@ -48,6 +61,13 @@ class Policy(nn.Module):
         """The pre-squash action for given base noise [*S, *sample_axes, noise_dim], before any noise the family
         adds afterwards (`noise_std`); lets an estimator probe the policy's spread with noise it chooses."""
         raise NotImplementedError(f"{type(self).__name__} does not expose its noise-to-action map")
+
+    def capabilities(self) -> frozenset[str]:
+        return frozenset({SAMPLES} | ({EXACT_DENSITY} if self.exact_density else set()))
+
+    def lacks(self, capability: str) -> str:
+        """Why this policy does not offer `capability`, for the refusal message."""
+        return f"{type(self).__name__} is not one"
 
     def exact_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor | None:
         """The exact, differentiable log-density of `sample.x`, or None where the family has none.

@@ -7,9 +7,7 @@ from torch.func import jacrev, vmap
 
 from algos.networks import ContextMLP
 from algos.normal import broadcast_to_samples, standard_normal_log_prob
-from algos.policies.base import Policy, PolicySample
-
-FLOW_END = "x_K"  # PolicySample.extras key of the flow's end point before the added noise
+from algos.policies.base import EXACT_DENSITY, NOISY_PUSHFORWARD, PUSHFORWARD_END, SAMPLES, Policy, PolicySample
 
 
 class FlowPolicy(Policy):
@@ -24,7 +22,6 @@ class FlowPolicy(Policy):
     estimator). hidden_dim, depth, activation: the velocity MLP on (x, t, s); depth >= 1.
     """
 
-    family = "flow"
 
     def __init__(self, obs_dim: int, act_dim: int, steps: int = 4, noise_std: float = 0.1, hidden_dim: int = 256,
                  depth: int = 2, activation: str = "relu"):
@@ -103,13 +100,24 @@ class FlowPolicy(Policy):
         z = torch.randn(*obs.shape[:-1], *sample_axes, self.act_dim, dtype=obs.dtype, device=obs.device)
         x_end = self.push(obs, z)
         x = x_end + self.noise_std * torch.randn_like(x_end) if self.noise_std > 0 else x_end
-        return PolicySample(x=x, noise=z, extras={FLOW_END: x_end})
+        return PolicySample(x=x, noise=z, extras={PUSHFORWARD_END: x_end})
+
+    def capabilities(self) -> frozenset[str]:
+        """The one place the noise rule lives: with added noise the flow is a noisy push-forward (the VI bound's
+        case), without it a deterministic bijection with an exact density (the exact estimator's case)."""
+        return frozenset({SAMPLES, NOISY_PUSHFORWARD if self.noise_std > 0 else EXACT_DENSITY})
+
+    def lacks(self, capability: str) -> str:
+        if capability == EXACT_DENSITY:
+            return f"the flow with noise_std={self.noise_std} has none, only the noise-free Euler map has one"
+        if capability == NOISY_PUSHFORWARD:
+            return "the flow with noise_std=0 adds no noise after its Euler map"
+        return super().lacks(capability)
 
     def exact_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         """log p(x_K) = log N(z) - sum_k log|det(I + dt * dv/dx)|, recomputed from z so gradients reach v."""
-        if self.noise_std > 0:
-            raise ValueError(f"the flow with noise_std={self.noise_std} has no exact density; "
-                             "set algo.policy.noise_std=0 or use entropy=vi_bound")
+        if EXACT_DENSITY not in self.capabilities():
+            raise ValueError(self.lacks(EXACT_DENSITY))
         _, log_det = self.push_with_log_det(obs, sample.noise)
         return standard_normal_log_prob(sample.noise) - log_det
 

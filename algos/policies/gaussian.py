@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from algos.networks import mlp
-from algos.normal import LOG_2PI, repeat_obs
+from algos.normal import LOG_2PI, broadcast_to_samples, repeat_obs
 from algos.policies.base import Policy, PolicySample
 
 
@@ -19,7 +19,7 @@ class GaussianPolicy(Policy):
     """x = mean(s) + std(s) * eps. Log-std is squashed smoothly into [log_std_min, log_std_max] so that
     gradients never vanish at a hard clip."""
 
-    family = "gaussian"
+    exact_density = True
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int = 256, depth: int = 2,
                  activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0):
@@ -43,3 +43,8 @@ class GaussianPolicy(Policy):
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).chunk(2, dim=-1)[0]
+
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        """mean(s) + std(s) * eps for given eps [*S, *sample_axes, d]."""
+        mean, log_std = self._mean_log_std(obs)
+        return broadcast_to_samples(mean, noise) + broadcast_to_samples(log_std, noise).exp() * noise

@@ -38,7 +38,6 @@ class ImplicitPolicy(Policy):
     actor update i (paper: 1 + i^nu / 1000, nu in [1.1, 1.3]; authors' code caps it at 1e5).
     """
 
-    family = "implicit"
 
     def __init__(self, obs_dim: int, act_dim: int, noise_dim: int = 10, hidden_dim: int = 256,
                  encoder_depth: int = 2, head_dim: int = 256, head_depth: int = 1, activation: str = "elu",

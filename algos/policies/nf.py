@@ -47,7 +47,6 @@ class NormalizingFlowPolicy(GaussianPolicy):
     Walker2d 5, Humanoid 4; see conf/algo/per_task/sac_nf/). Other arguments as in GaussianPolicy.
     """
 
-    family = "nf"
 
     def __init__(self, obs_dim: int, act_dim: int, num_flows: int = 4, hidden_dim: int = 256, depth: int = 2,
                  activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0):
@@ -69,3 +68,6 @@ class NormalizingFlowPolicy(GaussianPolicy):
 
     def mode(self, obs: torch.Tensor) -> torch.Tensor:
         return self.push(super().mode(obs))[0]
+
+    def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        return self.push(super().transform(obs, noise))[0]
