@@ -19,19 +19,20 @@ def soft_target(
     terminated: torch.Tensor,
     alpha: torch.Tensor,
     gamma: float,
-    target_shift: torch.Tensor | float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """y = r + gamma * (1 - terminated) * (min_j Qbar_j(s', a') - alpha * log pi(a' given s')) - target_shift.
+    """y = r + gamma * (1 - terminated) * (min_j Qbar_j(s', a') - alpha * log pi(a' given s')).
 
-    Only termination stops the bootstrap: a time-limit truncation is stored as not terminated. `target_shift`
-    is the AR-DAE paper's target calibration B (zero when off). Returns (y, log pi(a' given s')).
+    Only termination stops the bootstrap: a time-limit truncation is stored as not terminated. Returns y and its
+    entropy bonus gamma * (1 - terminated) * alpha * (-log pi(a' given s')), per transition, for an estimator that
+    corrects the target (EntropyEstimator.target_shift).
     """
     with torch.no_grad():
         sample = policy.sample(next_obs)
         log_prob = squashed_log_prob(estimator.log_prob(next_obs, sample), sample.x)
         next_q = target_critic(next_obs, torch.tanh(sample.x)).min(dim=0).values
-        y = reward + gamma * (1.0 - terminated) * (next_q - alpha * log_prob) - target_shift
-    return y, log_prob
+        y = reward + gamma * (1.0 - terminated) * (next_q - alpha * log_prob)
+        bonus = -gamma * (1.0 - terminated) * alpha * log_prob
+    return y, bonus
 
 
 def critic_loss(critic: DoubleQ, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor

@@ -21,16 +21,13 @@ class SAC:
     """act(obs, eval_mode) and update(batch) -> metrics, with SAC's critic, actor, estimator, temperature and
     target steps in that order.
 
-    gamma: discount. tau: Polyak rate of the target critic. lr: Adam step size of every network.
-    target_calibration: subtract from the critic target a running mean B of its entropy bonus,
-    gamma * (1 - terminated) * alpha * (-log pi), so the target is centred (AR-DAE paper, Appendix G.2, with the
-    sign of the authors' code: the paper's formula read literally doubles the bonus instead of centring it);
-    calibration_momentum: B's exponential-average rate.
+    gamma: discount.
+    tau: Polyak rate of the target critic.
+    lr: Adam step size of every network.
     """
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
-                 device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4,
-                 target_calibration: bool = False, calibration_momentum: float = 0.005):
+                 device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4):
         self.device = device
         self.policy = policy.to(device)
         self.estimator = estimator.to(device)
@@ -39,9 +36,6 @@ class SAC:
         self.temperature = temperature.to(device)
         self.gamma = gamma
         self.tau = tau
-        self.target_calibration = target_calibration
-        self.calibration_momentum = calibration_momentum
-        self.target_shift = torch.zeros((), device=device)
         self.critic_optim = Adam(self.critic.parameters(), lr)
         self.policy_optim = Adam(self.policy.parameters(), lr)
         self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
@@ -59,8 +53,9 @@ class SAC:
         """One gradient step of every part. Returns detached tensors; the caller syncs only when it logs."""
         alpha = self.temperature.alpha
 
-        target, next_log_prob = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs,
-                                            batch.reward, batch.terminated, alpha, self.gamma, self.target_shift)
+        target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,
+                                    batch.terminated, alpha, self.gamma)
+        target = target - self.estimator.target_shift(bonus)  # zero unless the estimator corrects its targets
         loss, metrics = critic_loss(self.critic, batch.obs, batch.action, target)
         self._step(self.critic_optim, loss)
 
@@ -77,11 +72,6 @@ class SAC:
             self._step(self.alpha_optim, loss)
             metrics.update(alpha_metrics)
         metrics["train/alpha"] = alpha
-
-        if self.target_calibration:
-            bonus = -self.gamma * alpha * (1.0 - batch.terminated) * next_log_prob
-            self.target_shift.lerp_(bonus.mean(), self.calibration_momentum)
-            metrics["train/target_shift"] = self.target_shift.clone()
 
         with torch.no_grad():
             torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
@@ -106,12 +96,10 @@ class SAC:
 
     def state_dict(self) -> dict:
         return {"modules": {k: m.state_dict() for k, m in self.modules().items()},
-                "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
-                "target_shift": self.target_shift}
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
 
     def load_state_dict(self, state: dict) -> None:
         for k, m in self.modules().items():
             m.load_state_dict(state["modules"][k])
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
-        self.target_shift.copy_(state["target_shift"])

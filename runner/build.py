@@ -86,8 +86,7 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
     critic = instantiate(sac.critic, obs_dim=obs_dim, act_dim=act_dim)
     target_entropy = -float(act_dim) if sac.target_entropy is None else float(sac.target_entropy)
     temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy)
-    agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr,
-                target_calibration=sac.target_calibration, calibration_momentum=sac.calibration_momentum)
+    agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr)
     if cfg.compile:
         agent.policy.compile()
         agent.critic.compile()

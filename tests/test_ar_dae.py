@@ -134,9 +134,9 @@ def small_sac(target_calibration=False):
     torch.manual_seed(0)
     policy = ImplicitPolicy(5, 2, noise_dim=4, hidden_dim=32, encoder_depth=1, head_dim=32)
     estimator = ARDAEEstimator(policy, hidden_dim=32, depth=2, state_encoder_depth=1, num_actions=8,
-                               num_proposal=8, num_updates=2)
+                               num_proposal=8, num_updates=2, target_calibration=target_calibration)
     sac = SAC(policy, estimator, DoubleQ(5, 2, hidden_dim=32), Temperature(autotune=True, target_entropy=-2.0),
-              torch.device("cpu"), target_calibration=target_calibration)
+              torch.device("cpu"))
     buffer = ReplayBuffer(5, 2, capacity=64, device=torch.device("cpu"))
     for _ in range(64):
         buffer.add(torch.randn(5).numpy(), torch.rand(2).numpy() * 2 - 1, 1.0, torch.randn(5).numpy(), False)
@@ -159,9 +159,12 @@ def test_sac_update_runs_with_finite_metrics_and_resumes(target_calibration):
     assert {"train/ar_dae_loss", "train/jacobian_penalty", "train/entropy"} <= metrics.keys()
     assert all(torch.isfinite(v).all() for v in metrics.values())
     assert "estimator.psi" in sac.optimizers()
+    assert ("train/target_shift" in metrics) == target_calibration
     restored, _ = small_sac(target_calibration)
     restored.load_state_dict(sac.state_dict())
     assert int(restored.policy.clamping_step) == 3
+    assert torch.equal(restored.estimator.calibration, sac.estimator.calibration)
+    assert (float(sac.estimator.calibration) != 0.0) == target_calibration
     report = entropy_report(sac.estimator, buffer.sample(4).obs, num_samples=16)
     assert math.isfinite(report["entropy/estimate"])
 
@@ -195,3 +198,16 @@ def test_gaussian_transform_is_its_sampler_so_ar_dae_probes_its_true_spread():
     torch.testing.assert_close(offset, mean)
     torch.testing.assert_close(spread, log_std.exp())
     assert ARDAEEstimator.refusal(policy) is None
+
+
+def test_target_calibration_subtracts_the_running_mean_of_the_bonus_before_this_batch():
+    """B_0 = 0 and B_k = B_(k-1) + m (mean bonus - B_(k-1)); the k-th target is shifted by B_(k-1)."""
+    policy = ImplicitPolicy(5, 2, noise_dim=4, hidden_dim=8, head_dim=8)
+    estimator = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4,
+                               target_calibration=True, calibration_momentum=0.25)
+    bonus = torch.tensor([1.0, 3.0])  # mean 2
+    shifts = [float(estimator.target_shift(bonus)) for _ in range(3)]
+    assert shifts == pytest.approx([0.0, 0.5, 0.875])
+    assert float(estimator.calibration) == pytest.approx(2.0 * (1 - 0.75 ** 3))
+    off = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4)
+    assert off.target_shift(bonus) == 0.0

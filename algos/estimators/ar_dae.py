@@ -94,15 +94,27 @@ class ARDAEEstimator(EntropyEstimator):
     the same s always gets the same map. "fixed" is the AR-DAE paper's y = scale * (x - b(s)) (spread = 1/scale),
     which only suits policies whose std is near 1/scale.
 
-    hidden_dim, depth: width and hidden layers of psi's MLP (m_fc). state_encoder_depth: Linear+activation layers
-    encoding the state before psi's first layer, 0 feeds the raw state (m_enc). action_encoder_depth: the same for
-    y (0: y enters the first layer directly). activation: of every layer. scale: the fixed standardization
-    factor. min_spread: floor on spread_i(s) in x units, so a collapsed dimension stays finite. delta_scale:
-    sigma ~ N(0, delta^2), delta = delta_scale * the mean over action dimensions of the per-state sample std of y
-    (authors' code). num_actions: n_a policy samples per state per update. num_sigmas: n_sigma noise levels per
-    sample. num_updates: N_d psi steps per SAC update. lr: psi's Adam step size (betas 0.9, 0.999). num_proposal: n_Z
-    importance samples per state for log Z. proposal_width: std of the scale-free proposal N(0, w^2 I) in y units
-    (x space: N(b(s), w^2 diag(spread(s)^2))). proposal_log_var: log c of the fixed proposal N(b(s), c I) in x space.
+    hidden_dim, depth: width and hidden layers of psi's MLP (m_fc).
+    state_encoder_depth: Linear+activation layers encoding the state before psi's first layer; 0 feeds the raw
+        state (m_enc).
+    action_encoder_depth: the same for y; 0: y enters the first layer directly.
+    activation: of every layer.
+    standardize: "scale_free" or "fixed", above.
+    scale: the fixed standardization factor.
+    min_spread: floor on spread_i(s) in x units, so a collapsed dimension stays finite.
+    delta_scale: sigma ~ N(0, delta^2), delta = delta_scale * the mean over action dimensions of the per-state
+        sample std of y (authors' code).
+    num_actions: n_a policy samples per state per update.
+    num_sigmas: n_sigma noise levels per sample.
+    num_updates: N_d psi steps per SAC update.
+    lr: psi's Adam step size (betas 0.9, 0.999).
+    num_proposal: n_Z importance samples per state for log Z.
+    proposal_width: std of the scale-free proposal N(0, w^2 I) in y units (x space: N(b(s), w^2 diag(spread^2))).
+    proposal_log_var: log c of the fixed proposal N(b(s), c I) in x space.
+    target_calibration: subtract from the critic target a running mean B of its entropy bonus, so the target is
+        centred (Lim et al. 2020, AR-DAE, Appendix G.2, with the sign of the authors' code: the paper's formula
+        read literally doubles the bonus instead of centring it).
+    calibration_momentum: B's exponential-average rate.
     """
 
     requires = SAMPLES
@@ -111,7 +123,8 @@ class ARDAEEstimator(EntropyEstimator):
                  activation: str = "elu", standardize: str = "scale_free", scale: float = 1e4,
                  min_spread: float = 1e-6, delta_scale: float = 0.1, num_actions: int = 128, num_sigmas: int = 1,
                  num_updates: int = 1, lr: float = 3e-4, num_proposal: int = 100, proposal_width: float = 1.5,
-                 proposal_log_var: float = -2.0, action_encoder_depth: int = 0):
+                 proposal_log_var: float = -2.0, action_encoder_depth: int = 0, target_calibration: bool = False,
+                 calibration_momentum: float = 0.005):
         super().__init__(policy)
         if num_actions < 2 or num_updates < 1:
             raise ValueError(f"AR-DAE needs num_actions >= 2 (per-state spread) and num_updates >= 1, "
@@ -134,9 +147,20 @@ class ARDAEEstimator(EntropyEstimator):
         else:
             self.proposal_std = proposal_width
         self.optim = Adam(self.psi.parameters(), lr)
+        self.target_calibration = target_calibration
+        self.calibration_momentum = calibration_momentum
+        self.register_buffer("calibration", torch.zeros(()))  # B, saved with the estimator's state
 
     def optimizers(self) -> dict[str, Adam]:
         return {"psi": self.optim}
+
+    def target_shift(self, bonus: torch.Tensor) -> torch.Tensor | float:
+        """B before this batch, then B moves toward the batch's mean bonus (zero when calibration is off)."""
+        if not self.target_calibration:
+            return 0.0
+        shift = self.calibration.clone()
+        self.calibration.lerp_(bonus.mean(), self.calibration_momentum)
+        return shift
 
     @torch.no_grad()
     def offset_and_spread(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +236,10 @@ class ARDAEEstimator(EntropyEstimator):
             self.optim.zero_grad()
             loss.backward()
             self.optim.step()
-        return {"train/ar_dae_loss": loss.detach(), "train/ar_dae_delta": delta}
+        metrics = {"train/ar_dae_loss": loss.detach(), "train/ar_dae_delta": delta}
+        if self.target_calibration:
+            metrics["train/target_shift"] = self.calibration.clone()
+        return metrics
 
     @torch.no_grad()
     def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

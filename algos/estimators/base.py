@@ -47,6 +47,11 @@ class EntropyEstimator(nn.Module):
         """
         return self.log_prob(obs, sample)
 
+    def target_shift(self, bonus: torch.Tensor) -> torch.Tensor | float:
+        """What to subtract from the critic target, given its entropy bonus per transition (gamma * (1 - done) *
+        alpha * (-log pi')); called once per update. Zero: SAC's own target."""
+        return 0.0
+
     def optimizers(self) -> dict[str, Adam]:
         """The optimizers of any auxiliary network, by name, so checkpoints can save them."""
         return {}
