@@ -8,11 +8,10 @@ from algos.estimators.base import EntropyEstimator
 from algos.knn import squashed_knn_entropy
 from algos.squash import squashed_log_prob
 
-KNN_K = 3  # neighbour order of the k-NN reference; it needs more than KNN_K samples per state
 
 
 @torch.no_grad()
-def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: int, knn_k: int = KNN_K
+def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: int, knn_k: int = 3
                    ) -> dict[str, float]:
     """Mean entropy per state of a = tanh(x), for every log-density the estimator offers (estimate, bounds,
     exact), under `entropy/<name>` keys, plus the sample-only k-NN estimate and the comparisons that tell how far

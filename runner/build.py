@@ -146,6 +146,7 @@ def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device:
                    eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
                    log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
                    diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
+                   knn_k=cfg.diagnostics.knn_k,
                    progress=cfg.progress, stop=stop)
 
 

@@ -47,7 +47,7 @@ def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, s
             "length_mean": float(np.mean(lengths))}
 
 
-def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, seed: int, step: int) -> dict:
+def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, knn_k: int, seed: int, step: int) -> dict:
     """The estimator's entropy estimate, bounds and reference on a fixed batch of states."""
     with _forked_rng(agent, seed, step, 1):
-        return entropy_report(agent.estimator, obs, num_samples)
+        return entropy_report(agent.estimator, obs, num_samples, knn_k)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from algos.diagnostics import KNN_K
 from algos.estimators.ar_dae import STANDARDIZE
 from algos.networks import ACTIVATIONS
 from runner.errors import RunError
@@ -83,7 +82,7 @@ KEYS: dict[str, Rule] = {
     "log_every": whole(1), "checkpoint_every": whole(1), "buffer_size": whole(1), "torch_threads": whole(0),
     "compile": FLAG, "progress": FLAG,
     "diagnostics.num_states": whole(1),
-    "diagnostics.num_samples": whole(KNN_K + 1),
+    "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),
     "sac.gamma": UNIT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,
     "sac.autotune_alpha": FLAG, "sac.target_entropy": real(nullable=True),
     "sac.critic._target_": TEXT, "sac.critic.hidden_dim": whole(1), "sac.critic.depth": whole(0),
@@ -188,6 +187,10 @@ def _check_together(data: dict) -> None:
     if batch > held:
         raise RunError(f"sac.batch_size ({batch}) is more than the replay buffer ever holds ({held} transitions, "
                        "min(buffer_size, total_steps)): the run would never update")
+    samples, k = data["diagnostics"]["num_samples"], data["diagnostics"]["knn_k"]
+    if samples <= k:
+        raise RunError(f"diagnostics.num_samples ({samples}) must be more than diagnostics.knn_k ({k}): the k-NN "
+                       "reference needs a k-th neighbour for every sample")
     policy = data["algo"]["policy"]
     if "log_std_min" in policy and policy["log_std_min"] >= policy.get("log_std_max", math.inf):
         raise RunError(f"algo.policy.log_std_min ({policy['log_std_min']}) must be below algo.policy.log_std_max "

@@ -34,7 +34,8 @@ class Trainer:
     def __init__(self, env: gym.Env, eval_env: gym.Env, agent: SAC, buffer: ReplayBuffer, logger: MetricsLogger,
                  run_dir: Path, *, seed: int, total_steps: int, warmup_steps: int, batch_size: int,
                  eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
-                 checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, progress: bool = True,
+                 checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, knn_k: int = 3,
+                 progress: bool = True,
                  stop: StopRequest | None = None):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
@@ -42,7 +43,7 @@ class Trainer:
         self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
         self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
         self.log_every, self.checkpoint_every = log_every, checkpoint_every
-        self.diagnostic_states, self.diagnostic_samples = diagnostic_states, diagnostic_samples
+        self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
         self.progress = progress
         self.stop = stop
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
@@ -182,7 +183,8 @@ class Trainer:
                                                  self.eval_deterministic, self.seed, self.step)}
         if self.buffer.size >= self.diagnostic_states:
             states = self.buffer.obs[:self.diagnostic_states]
-            row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.seed, self.step))
+            row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.knn_k, self.seed,
+                                           self.step))
         self._check_row(row)
         self.last_eval = row["return_mean"]
         self.logger.log_eval(row)
