@@ -44,7 +44,7 @@ BAD_INPUTS = [
     (["sac.critic.activation=gelu"], "sac.critic.activation must be one of elu, relu, silu, softplus, tanh"),
     (["algo.policy.log_std_min=3"], "algo.policy.log_std_min (3.0) must be below algo.policy.log_std_max"),
     (["logger.mode=bogus"], "logger.mode must be one of offline, online, disabled, got 'bogus'"),
-    (["entropy=ar_dae"], "entropy=ar_dae does not fit algo=sac_gaussian"),
+    (["algo=sac_ar_dae", "entropy=exact"], "entropy=exact does not fit algo=sac_ar_dae"),
 ]
 
 
