@@ -20,8 +20,9 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(PY) -m runner experiment=quickstart
 
+# Two pytest workers: the tests are CPU-bound on one torch thread each, so they fill both cores.
 test: $(STAMP)
-	$(PYTEST) -m "not slow and not slurm"
+	$(PYTEST) -n 2 -m "not slow and not slurm"
 
 test-slow: $(STAMP)
 	$(PYTEST) -m slow

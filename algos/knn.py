@@ -21,8 +21,8 @@ def knn_entropy(samples: torch.Tensor, k: int = 3, min_distance: float = 1e-12) 
     without the matmul shortcut, because near-duplicate samples (actions saturated by tanh) make the shortcut's
     cancellation error dominate log r_i.
 
-    k: neighbour order; larger k lowers the variance and raises the bias. min_distance: floor on r_i so that
-    exact duplicates give a finite (very low) entropy instead of -inf.
+    k: neighbour order; larger k lowers the variance and raises the bias.
+    min_distance: floor on r_i so that exact duplicates give a finite (very low) entropy instead of -inf.
     """
     num, dim = samples.shape[-2], samples.shape[-1]
     if num <= k:

@@ -61,7 +61,7 @@ def compose_config(algo: str, env: str, steps: int, warmup: int, overrides: list
             f"algo={algo}", f"env={env}", f"total_steps={warmup + steps}", f"warmup_steps={warmup}",
             f"eval_every={warmup + steps}", "eval_episodes=1", f"log_every={steps // 4}",
             f"checkpoint_every={10 * (warmup + steps)}", "diagnostics.num_samples=8", "logger=disabled",
-            "progress=false", *overrides])
+            "logger.sinks=[]", "progress=false", *overrides])
 
 
 def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overrides: list[str]) -> tuple[float, float]:

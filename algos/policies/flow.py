@@ -18,8 +18,9 @@ class FlowPolicy(Policy):
     exact estimator gets from the Jacobians (valid while dt * Lip(v) < 1, so that the map is invertible).
     v's first layer splits into W_x [x, t] + W_s s, and W_s s is computed once per state, not per sample and step.
 
-    steps: Euler steps K. noise_std: sigma, the std of the Gaussian added after the flow (0 for the exact
-    estimator). hidden_dim, depth, activation: the velocity MLP on (x, t, s); depth >= 1.
+    steps: Euler steps K.
+    noise_std: sigma, the std of the Gaussian added after the flow (0 for the exact estimator).
+    hidden_dim, depth, activation: the velocity MLP on (x, t, s); depth >= 1.
     """
 
 

@@ -27,15 +27,20 @@ class ImplicitPolicy(Policy):
 
     No density is available; an estimator supplies the entropy gradient (AR-DAE). b(s) = g(0, s) is `mode`.
 
-    noise_dim: size of eps (10; 32 for Humanoid in the paper). hidden_dim, encoder_depth: width and number of
-    Linear+activation layers of h(s). head_dim, head_depth: width and hidden layers of the MLP over [h(s), eps].
-    activation: of every layer. output_init_std: std of the normal initialisation of the last layer's weights (the
-    authors use 1.0, which starts the policy widely spread), None keeps PyTorch's default.
-    jacobian_clamping: add the penalty of `penalty` to the actor loss. squash_before_clamping: measure the
-    stretch on tanh(x), the bounded action, as the authors' code does, rather than on x.
-    num_perturb: directions v per sample. perturb_step: finite-difference step xi. eta: lower bound on the squared
-    singular values. weight_power, weight_rate, weight_max: penalty weight lambda = min(1 + rate * i^power, max) at
-    actor update i (paper: 1 + i^nu / 1000, nu in [1.1, 1.3]; authors' code caps it at 1e5).
+    noise_dim: size of eps (10; 32 for Humanoid in the paper).
+    hidden_dim, encoder_depth: width and number of Linear+activation layers of h(s).
+    head_dim, head_depth: width and hidden layers of the MLP over [h(s), eps].
+    activation: of every layer.
+    output_init_std: std of the normal initialisation of the last layer's weights (the authors use 1.0, which
+        starts the policy widely spread); None keeps PyTorch's default.
+    jacobian_clamping: add the penalty of `penalty` to the actor loss.
+    squash_before_clamping: measure the stretch on tanh(x), the bounded action, as the authors' code does, rather
+        than on x.
+    num_perturb: directions v per sample.
+    perturb_step: finite-difference step xi.
+    eta: lower bound on the squared singular values.
+    weight_power, weight_rate, weight_max: penalty weight lambda = min(1 + rate * i^power, max) at actor update i
+        (paper: 1 + i^nu / 1000, nu in [1.1, 1.3]; authors' code caps it at 1e5).
     """
 
 
