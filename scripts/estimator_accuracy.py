@@ -239,6 +239,8 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from scripts.plots import save_figure
+
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
     for standardize, marker in (("scale_free", "o"), ("fixed", "x")):
         for dim in (1, 6):
@@ -256,10 +258,7 @@ def plot(results: dict, path: Path) -> None:
         ax.axhline(0.25, color="grey", linestyle=":")
         ax.legend(fontsize=7)
     fig.suptitle(f"AR-DAE on known Gaussians, shipped CPU config, {results['updates']} updates")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -60,10 +60,16 @@ def plot_task(task: str, by_algo: dict[str, list[Run]], path: Path) -> Path:
     ax.set_ylabel("average return")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize="small")
+    save_figure(fig, path)
+    return path
+
+
+def save_figure(fig, path: Path) -> None:
+    """Lay out, write as PNG (making the folder) and free the figure: every script's last step with a plot."""
     fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return path
 
 
 def plot_sweep(sweep_dir: Path, out_dir: Path) -> list[Path]:

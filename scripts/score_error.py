@@ -146,15 +146,14 @@ def plot(sigmas: tuple[float, ...], errors: dict[str, list[float]], path: Path) 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from scripts.plots import save_figure
+
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for name, row in errors.items():
         ax.plot(sigmas, row, marker="o", label=name, linestyle="--" if "sigma=0" in name else "-")
     ax.set(xscale="log", yscale="log", xlabel="sigma", ylabel="E|d/dx log p - f|", title="1-D MoG score error")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> None:
