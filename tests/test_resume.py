@@ -28,9 +28,12 @@ def straight(tmp_path_factory) -> list[dict]:
 
 
 def start(run_root: Path, *args: str) -> subprocess.Popen:
+    """The real CLI in a child whose SIGINT is the default, as in a terminal: a test runner's worker (or a shell's
+    background job) may ignore SIGINT, and the runner rightly leaves an ignored SIGINT ignored."""
     return subprocess.Popen([sys.executable, "-m", "runner", *args, f"run_root={run_root}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WANDB_SILENT": "true"})
+                            env={**os.environ, "WANDB_SILENT": "true"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(proc: subprocess.Popen, path: Path, what: str) -> None:
