@@ -22,7 +22,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from runner.schema import safe_segment
+from runner.schema import flatten, safe_segment
 
 # Keys that change how a run is operated, not what it trains: they may differ when a run resumes, and they are
 # not part of its identity.
@@ -67,17 +67,6 @@ class RunIdentity:
 
     def save(self, run_dir: Path) -> None:
         (run_dir / IDENTITY_FILE).write_text(yaml.safe_dump({**asdict(self), "label": self.label}, sort_keys=False))
-
-
-def flatten(data: dict, prefix: str = "") -> dict:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values."""
-    flat = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def _ignored(key: str) -> bool:

@@ -124,7 +124,7 @@ def safe_segment(value: object, key: str) -> str:
 def validated(cfg: DictConfig) -> DictConfig:
     """A resolved copy of `cfg` in which every key has its type and range; RunError names the first that has not."""
     data = OmegaConf.to_container(cfg, resolve=True)
-    for key, value in _flatten(data):
+    for key, value in flatten(data).items():
         rule = _rule(key)
         if rule is None:
             raise RunError(f"{key} is not a config key (see conf/config.yaml and the algo/entropy configs)")
@@ -197,13 +197,15 @@ def _check_together(data: dict) -> None:
                        f"({policy['log_std_max']})")
 
 
-def _flatten(data: dict, prefix: str = ""):
+def flatten(data: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}; lists stay values, empty sections add no key."""
+    flat = {}
     for key, value in data.items():
-        path = f"{prefix}{key}"
         if isinstance(value, dict):
-            yield from _flatten(value, f"{path}.")
+            flat.update(flatten(value, f"{prefix}{key}."))
         else:
-            yield path, value
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _put(data: dict, key: str, value) -> None:

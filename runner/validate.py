@@ -13,6 +13,7 @@ from runner.errors import RunError
 from runner.identity import OPERATIONAL_KEYS
 from runner.metrics import EVAL_FILE, TRAIN_FILE, CsvLog
 from runner.run_folder import SAVED_CONFIG, SET_ASIDE
+from runner.schema import flatten
 
 
 def resolve_device(name: str) -> torch.device:
@@ -61,12 +62,6 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
                        f"{SET_ASIDE}/)")
 
 
-def _diff_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
-    keys = []
-    for k in sorted(set(old) | set(new)):
-        a, b = old.get(k), new.get(k)
-        if isinstance(a, dict) and isinstance(b, dict):
-            keys += _diff_keys(a, b, f"{prefix}{k}.")
-        elif a != b:
-            keys.append(f"{prefix}{k}")
-    return keys
+def _diff_keys(old: dict, new: dict) -> list[str]:
+    old, new = flatten(old), flatten(new)
+    return [k for k in set(old) | set(new) if old.get(k) != new.get(k)]
