@@ -9,7 +9,6 @@ from algos.knn import squashed_knn_entropy
 from algos.squash import squashed_log_prob
 
 
-
 @torch.no_grad()
 def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: int, knn_k: int = 3
                    ) -> dict[str, float]:

@@ -9,7 +9,6 @@ from runner.errors import RunError
 from runner.schema import safe_segment, validated
 from tests.test_configs import choices, compose_with
 
-
 COMBINATIONS = [[f"algo={a}", f"env={e}"] for a in choices("algo") for e in choices("env")] + \
     [[f"algo={a}", f"entropy={h}"] for a in choices("algo") for h in choices("entropy")]
 
