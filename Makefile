@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run test test-slow test-slurm slurm-up slurm-down smoke bench clean
+.PHONY: setup run test test-slow test-slurm slurm-up slurm-down smoke validate bench clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,18 @@ smoke: $(STAMP)
 	$(PY) -m runner experiment=smoke
 	$(PY) -m scripts.tables runs/smoke
 	$(PY) -m scripts.plots runs/smoke
+
+# Every algorithm at scale=cpu and the SB3 reference on Hopper-v5 and HalfCheetah-v5, 50k steps, 3 seeds; then the
+# table and figures in docs/validation/. One task per core; hours on a 2-core CPU, and resumable: run it again to go
+# on where it stopped (finished runs are skipped).
+VALIDATION_TASKS := hopper halfcheetah
+validate: $(STAMP)
+	$(MAKE) -j2 $(addprefix validate-task-,$(VALIDATION_TASKS))
+	$(PY) -m scripts.validation_report runs/validation --preamble docs/validation/about.md
+
+validate-task-%: $(STAMP)
+	$(PY) -m scripts.sb3_reference experiment=validation env=$*
+	$(PY) -m runner experiment=validation env=$*
 
 bench: $(STAMP)
 	$(PY) -m scripts.bench_throughput

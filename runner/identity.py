@@ -28,12 +28,16 @@ from runner.schema import flatten, safe_segment
 # not part of its identity.
 OPERATIONAL_KEYS = ("resume", "restart", "progress", "logger", "device", "torch_threads", "run_root", "compile",
                     "log_every", "checkpoint_every")
-# Keys that are folder segments of their own (experiment, seed) or labels of a config group choice.
-SEGMENT_KEYS = ("experiment_name", "seed", "algo.name", "entropy.name", "env.name")
+# Keys a resumed run's config may differ in: the operational ones, and `scale`, a choice whose sizes are compared key
+# by key (so a SAC-Gaussian run, which has no CPU sizes, is the same run at either scale).
+RESUMABLE_CHANGES = (*OPERATIONAL_KEYS, "scale")
+# Keys that are folder segments of their own (experiment, seed) or labels of a config group choice (a scale other
+# than the experiment's reads `scale-cpu` in the variant).
+SEGMENT_KEYS = ("experiment_name", "seed", "algo.name", "entropy.name", "env.name", "scale.name")
 # Short names for keys whose leaf name is long; a boolean key reads `<name>-on` / `<name>-off`.
 SHORT_NAMES = {"jacobian_clamping": "jc"}
 MAX_VARIANT = 48
-ALGORITHM_KEYS = ("algo.", "entropy.", "sac.")  # named first in a variant; budgets and protocol keys follow
+ALGORITHM_KEYS = ("scale", "algo.", "entropy.", "sac.")  # named first in a variant; budgets and protocol keys follow
 IDENTITY_FILE = "identity.yaml"
 SAFE_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=-]*")  # what a variant part may hold
 
@@ -155,10 +159,16 @@ def identify(cfg: DictConfig) -> RunIdentity:
     base = [f"algo={algo}", f"env={choices['env']}"]
     if choices.get("experiment") is not None:
         base.append(f"experiment={choices['experiment']}")
-    algo_default = _defaults(base)
+    scaled = [*base, f"scale={choices['scale']}"]
+    algo_default = _defaults(scaled)
     default_estimator = algo_default.entropy.name == estimator
-    defaults = algo_default if default_estimator else _defaults(base + [f"entropy={estimator}"])
+    estimator_choice = [] if default_estimator else [f"entropy={estimator}"]
+    defaults = _defaults(scaled + estimator_choice) if estimator_choice else algo_default
     changes = changed_keys(training_values(cfg), training_values(defaults))
+    # The scale's sizes are defaults, not changes; a scale other than the experiment's is one part, `scale-cpu`,
+    # when it changes what this algorithm trains (SAC-Gaussian has no CPU sizes: scale=cpu leaves it as it is).
+    if training_values(_defaults(base + estimator_choice)) != training_values(defaults):
+        changes = {"scale": str(cfg.scale.name), **changes}
     return RunIdentity(experiment, task, algo, estimator, default_estimator, variant_label(changes), changes,
                        int(cfg.seed))
 

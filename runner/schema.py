@@ -93,7 +93,7 @@ KEYS: dict[str, Rule] = {
     "logger.mode": Rule("text", choices=("offline", "online", "disabled")),
     "logger.sinks": Rule("texts", choices=SINKS),
     "logger.project": TEXT, "logger.entity": Rule("text", nullable=True),
-    "algo.name": NAME, "entropy.name": NAME, "entropy._target_": TEXT,
+    "algo.name": NAME, "entropy.name": NAME, "scale.name": NAME, "entropy._target_": TEXT,
     "ar_dae_standardize": Rule("text", choices=STANDARDIZE),
 }
 

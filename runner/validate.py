@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from runner.checkpoint import checkpoint_files
 from runner.errors import RunError
-from runner.identity import OPERATIONAL_KEYS
+from runner.identity import RESUMABLE_CHANGES
 from runner.metrics import EVAL_FILE, TRAIN_FILE, CsvLog
 from runner.run_folder import SAVED_CONFIG, SET_ASIDE
 from runner.schema import flatten
@@ -31,7 +31,7 @@ def resolve_device(name: str) -> torch.device:
 
 def comparable(cfg: DictConfig) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True)
-    return {k: v for k, v in data.items() if k not in OPERATIONAL_KEYS}
+    return {k: v for k, v in data.items() if k not in RESUMABLE_CHANGES}
 
 
 def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
@@ -53,7 +53,7 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
     saved = run_dir / SAVED_CONFIG
     if not saved.exists():
         return
-    old = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k not in OPERATIONAL_KEYS}
+    old = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k not in RESUMABLE_CHANGES}
     new = comparable(cfg)
     if old != new:
         diffs = sorted(_diff_keys(old, new))

@@ -21,9 +21,10 @@ SHARED_DIGEST = re.compile(r"-(v[0-9a-f]{8})$")
 TASK_ORDER = ["halfcheetah", "ant", "hopper", "walker2d", "humanoid", "humanoid_rllab"]
 # Runs are keyed by their folder label (runner/identity.py): the algorithm, `+estimator` when not its default, and
 # `-variant` for any other changed key, e.g. sac_ar_dae-jc-off, sac_flow_vi+exact-noise_std0, sac_flow_vi-steps1.
-ALGO_ORDER = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae-jc-off", "sac_flow_vi"]
+ALGO_ORDER = ["sac_gaussian", "sac_nf", "sac_ar_dae", "sac_ar_dae-jc-off", "sac_flow_vi", "sb3_sac"]
 ALGO_LABELS = {"sac_gaussian": "SAC", "sac_nf": "SAC-NF", "sac_ar_dae": "SAC-AR-DAE",
-               "sac_ar_dae-jc-off": "SAC-AR-DAE (w/o jc)", "sac_flow_vi": "SAC-Flow-VI"}
+               "sac_ar_dae-jc-off": "SAC-AR-DAE (w/o jc)", "sac_flow_vi": "SAC-Flow-VI",
+               "sb3_sac": "SB3 SAC"}
 
 
 class SweepError(Exception):
@@ -59,9 +60,9 @@ def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
     return parts[-3], parts[-2], int(match.group(1))
 
 
-def read_curve(path: Path) -> pd.DataFrame:
-    """step and return_mean, one row per step: a resumed run's repeated steps keep their last row."""
-    frame = pd.read_csv(path, usecols=["step", "return_mean"])
+def read_curve(path: Path, columns: tuple[str, ...] = ("step", "return_mean")) -> pd.DataFrame:
+    """`columns` (step first), one row per step: a resumed run's repeated steps keep their last row."""
+    frame = pd.read_csv(path, usecols=list(columns))[list(columns)]
     frame = frame.drop_duplicates("step", keep="last").sort_values("step")
     return frame.reset_index(drop=True)
 

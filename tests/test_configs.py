@@ -33,7 +33,7 @@ def test_algo_and_env_compose(algo: str, env: str):
     assert cfg.total_steps == cfg.env.total_steps > cfg.warmup_steps >= 0
 
 
-@pytest.mark.parametrize("group", ["entropy", "logger", "experiment", "ablation"])
+@pytest.mark.parametrize("group", ["entropy", "logger", "experiment", "ablation", "scale"])
 def test_other_groups_compose(group: str):
     for choice in choices(group):
         cfg = compose_with("algo=sac_flow_vi", f"{group}={choice}")
@@ -51,3 +51,35 @@ def test_every_task_constructs_and_steps(env: str):
         if terminated or truncated:
             obs, _ = task.reset()
     task.close()
+
+
+@pytest.mark.parametrize("env", ["hopper", "halfcheetah", "walker2d", "ant", "humanoid"])
+def test_scale_cpu_shrinks_ar_dae_and_keeps_its_task_settings(env: str):
+    paper = compose_with("algo=sac_ar_dae", f"env={env}")
+    cpu = compose_with("algo=sac_ar_dae", f"env={env}", "scale=cpu")
+    smaller = ("entropy.hidden_dim", "entropy.num_actions", "algo.policy.hidden_dim")
+    not_larger = ("entropy.depth", "entropy.action_encoder_depth", "algo.policy.head_dim", "algo.policy.encoder_depth",
+                  "algo.policy.head_depth")  # num_proposal: 16 everywhere, above Ant's and Humanoid's paper value 10
+    for key in smaller:
+        assert OmegaConf.select(cpu, key) < OmegaConf.select(paper, key), key
+    for key in not_larger:
+        assert OmegaConf.select(cpu, key) <= OmegaConf.select(paper, key), key
+    method = ("algo.policy.eta", "algo.policy.noise_dim", "entropy.target_calibration", "entropy.num_sigmas",
+              "entropy.lr", "entropy.standardize")
+    for key in method:
+        assert OmegaConf.select(cpu, key) == OmegaConf.select(paper, key), key
+
+
+@pytest.mark.parametrize("algo", ["sac_gaussian", "sac_nf", "sac_flow_vi"])
+def test_scale_cpu_leaves_algorithms_without_cpu_sizes_alone(algo: str):
+    paper, cpu = compose_with(f"algo={algo}", "env=hopper"), compose_with(f"algo={algo}", "env=hopper", "scale=cpu")
+    assert {k: v for k, v in paper.items() if k != "scale"} == {k: v for k, v in cpu.items() if k != "scale"}
+
+
+def test_paper_presets_run_paper_sizes_and_validation_runs_cpu_sizes():
+    table = compose_with("experiment=paper_table3", "algo=sac_ar_dae", "env=hopper", "scale=cpu")
+    assert table.scale.name == "cpu"  # the command line still wins
+    table = compose_with("experiment=paper_table3", "algo=sac_ar_dae", "env=hopper")
+    assert (table.scale.name, table.entropy.hidden_dim, table.entropy.num_actions) == ("paper", 256, 128)
+    validation = compose_with("experiment=validation", "algo=sac_ar_dae", "env=hopper")
+    assert (validation.scale.name, validation.entropy.hidden_dim, validation.entropy.num_actions) == ("cpu", 64, 16)

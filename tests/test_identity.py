@@ -36,6 +36,14 @@ def folder_of(*overrides: str) -> str:
      "runs/default/hopper/sac_ar_dae-jc-off/seed0"),
     (["experiment=paper_table3", "algo=sac_ar_dae_no_jc", "env=walker2d", "seed=2"],
      "runs/paper_table3/walker2d/sac_ar_dae-jc-off/seed2"),
+    # a scale is one part when it changes what the algorithm trains; a preset's own scale is its default
+    (["algo=sac_ar_dae", "env=hopper", "scale=cpu"], "runs/default/hopper/sac_ar_dae-scale-cpu/seed0"),
+    (["algo=sac_ar_dae", "env=hopper", "scale=cpu", "entropy.num_actions=32"],
+     "runs/default/hopper/sac_ar_dae-scale-cpu-num_actions32/seed0"),
+    (["algo=sac_gaussian", "env=hopper", "scale=cpu"], "runs/default/hopper/sac_gaussian/seed0"),
+    (["experiment=validation", "algo=sac_ar_dae", "env=hopper", "seed=1"], "runs/validation/hopper/sac_ar_dae/seed1"),
+    (["experiment=validation", "algo=sac_ar_dae", "env=hopper", "scale=paper"],
+     "runs/validation/hopper/sac_ar_dae-scale-paper/seed0"),
     # a non-default estimator is named; its own defaults are not a variant
     (["algo=sac_flow_vi", "ablation=flow_exact"], "runs/default/inverted_pendulum/sac_flow_vi+exact-noise_std0/seed0"),
     (["algo=sac_flow_vi", "entropy=exact", "algo.policy.noise_std=0"],
