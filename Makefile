@@ -46,14 +46,18 @@ smoke: $(STAMP)
 # Every algorithm at scale=cpu and the SB3 reference on Hopper-v5 and HalfCheetah-v5, 50k steps, 3 seeds; then the
 # table and figures in docs/validation/. One task per core; hours on a 2-core CPU, and resumable: run it again to go
 # on where it stopped (finished runs are skipped).
+# Seed by seed, so that an unfinished sweep already holds every algorithm at its first seeds.
 VALIDATION_TASKS := hopper halfcheetah
+VALIDATION_SEEDS := 0 1 2
 validate: $(STAMP)
 	$(MAKE) -j2 $(addprefix validate-task-,$(VALIDATION_TASKS))
 	$(PY) -m scripts.validation_report runs/validation --preamble docs/validation/about.md
 
 validate-task-%: $(STAMP)
-	$(PY) -m scripts.sb3_reference experiment=validation env=$*
-	$(PY) -m runner experiment=validation env=$*
+	set -e; for seed in $(VALIDATION_SEEDS); do \
+	  $(PY) -m scripts.sb3_reference experiment=validation env=$* seed=$$seed; \
+	  $(PY) -m runner experiment=validation env=$* seed=$$seed; \
+	done
 
 bench: $(STAMP)
 	$(PY) -m scripts.bench_throughput
