@@ -128,7 +128,8 @@ class TensorBoardSink(Sink):
 
 class WandbSink(Sink):
     """One W&B run per run folder; its id lives in the folder's wandb_id.txt, so a restart resumes the same W&B
-    run. Any W&B failure, at start or later, warns once and turns the sink off."""
+    run. Several may be open in one process (`reinit="create_new"`), one per seed of a group. Any W&B failure,
+    at start or later, warns once and turns the sink off."""
 
     def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None, group: str,
                  job_type: str, name: str, tags: list[str]):
@@ -136,7 +137,7 @@ class WandbSink(Sink):
         self.run_dir = run_dir
         self.id_file = run_dir / "wandb_id.txt"
         self.init_args = dict(project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags,
-                              resume="allow", dir=str(run_dir), mode=mode, config=config)
+                              resume="allow", dir=str(run_dir), mode=mode, config=config, reinit="create_new")
 
     def open(self, history: list[tuple[str, dict]]) -> None:
         """Start (or resume) the W&B run, then log every row of `history` that earlier starts did not get into

@@ -1,10 +1,13 @@
 """The metric sinks beside the CSV record: one console line per evaluation, TensorBoard files that TensorBoard's
-own reader reads back as the CSV rows, also after a restart."""
+own reader reads back as the CSV rows, also after a restart; W&B runs of several folders open in one process."""
 
 from __future__ import annotations
 
 import pytest
+import wandb
 
+from runner.sinks import WandbSink
+from runner.wandb_records import find_run_files, read_history
 from tests.helpers import TINY, folder_for, read_csv, train_in_process
 
 RUN = [*TINY, "total_steps=1500", "eval_every=500", "experiment_name=sinks"]
@@ -40,3 +43,24 @@ def test_tensorboard_files_hold_the_csv_rows_once_also_after_a_restart(run_root)
     again = scalars(folder / "tensorboard")
     assert again["eval/return_mean"] == expected  # the history written again, the first writing purged
     assert len(list((folder / "tensorboard").glob("events.out.tfevents.*"))) == 2
+
+
+def test_wandb_runs_of_several_folders_open_at_once_each_get_their_own_rows(tmp_path):
+    folders = [tmp_path / f"seed{n}" for n in range(3)]
+    sinks = []
+    for n, folder in enumerate(folders):
+        folder.mkdir()
+        sinks.append(WandbSink(folder, {"seed": n}, "offline", "entropy-sac-tests", None, "g", "sac", f"g/seed{n}",
+                               []))
+        sinks[-1].open([])
+    assert all(sink.run is not None for sink in sinks)
+    for step in (100, 200):
+        for n, sink in enumerate(sinks):
+            sink.log_eval({"step": step, "return_mean": 1000.0 * n + step})
+    for sink in sinks:
+        sink.close()
+    wandb.teardown()  # finish() returns before the last run's file is written; a process's exit waits for it
+    for n, folder in enumerate(folders):
+        (run_file,) = find_run_files(folder)
+        logged = {row["_step"]: row["eval/return_mean"] for row in read_history(run_file)}
+        assert logged == {100: 1000.0 * n + 100, 200: 1000.0 * n + 200}
