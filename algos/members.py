@@ -32,6 +32,14 @@ class Members:
         """One generator per seed, each in the state torch.manual_seed(seed) leaves the global one in."""
         return cls([torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds])
 
+    @classmethod
+    def from_states(cls, states: Sequence[torch.Tensor], device: torch.device | str = "cpu") -> Members:
+        """Generators continuing from given states, e.g. each seed's torch.get_rng_state() right after its
+        single-seed agent was built: the members then draw what those single runs would draw next."""
+        members = cls([torch.Generator(device=device) for _ in states])
+        members.set_state(states)
+        return members
+
     def __deepcopy__(self, memo: dict) -> Members:
         """A copied module (SAC's target critic) keeps drawing from the same member streams: a stream is the
         member's, not the module's, just as a single run's modules all share torch's global generator."""
