@@ -59,3 +59,21 @@ def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
             torch.testing.assert_close(member[path], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{path}: {m}")
         for name, value in metrics.items():
             torch.testing.assert_close(group_metrics[name][g], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+def test_the_composition_root_builds_each_member_as_its_seeds_agent():
+    """build_group_agent, what the trainer will call: member g starts as the agent of seed g, and its stream
+    where that seed's global generator stands after the build."""
+    from runner import build
+    from tests.helpers import composed_job
+
+    with composed_job("algo=sac_nf", "env=inverted_pendulum", "sac.critic.hidden_dim=16",
+                      "algo.policy.hidden_dim=16") as cfg:
+        group = build.build_group_agent(cfg, [4, 2], OBS_DIM, ACT_DIM, CPU)
+        for g, seed in enumerate([4, 2]):
+            torch.manual_seed(seed)
+            single = build.build_agent(cfg, OBS_DIM, ACT_DIM, CPU)
+            assert torch.equal(group.members.generators[g].get_state(), torch.get_rng_state())
+            member = dict(tensors(member_state_dict(group, g)))
+            for path, value in tensors(single.state_dict()):
+                assert torch.equal(member[path], value), path
