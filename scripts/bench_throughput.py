@@ -161,8 +161,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=0, metavar="N",
                         help="with --updates-only: N seeds in one process as one group, against one seed")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default, one per core); README, \"Threads\"")
     args = parser.parse_args()
-    prepare_host()  # as python -m runner does
+    prepare_host(args.threads)  # as python -m runner does
     algos = args.algos.split(",")
     if args.seeds:
         if not args.updates_only:
