@@ -1,4 +1,7 @@
-"""SAC's losses, one per function, each returning (loss, metrics). Metrics stay tensors: no host sync here."""
+"""SAC's losses, one per function, each returning (loss, metrics). Metrics stay tensors: no host sync here.
+
+In a group of seeds (algos.members) every input has a leading member axis G, alpha is [G], and each loss and
+metric is one value per member, [G]: each member's own mean over its batch, never a mean across members."""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import torch
 
 from algos.critic import DoubleQ
 from algos.estimators.base import EntropyEstimator
+from algos.members import member_mean, per_member
 from algos.policies.base import Policy, PolicySample
 from algos.squash import squashed_log_prob
 
@@ -29,7 +33,8 @@ def soft_target(
     with torch.no_grad():
         sample = policy.sample(next_obs)
         log_prob = squashed_log_prob(estimator.log_prob(next_obs, sample), sample.x)
-        next_q = target_critic(next_obs, torch.tanh(sample.x)).min(dim=0).values
+        next_q = target_critic(next_obs, torch.tanh(sample.x)).min(dim=-2).values
+        alpha = per_member(alpha, log_prob)
         y = reward + gamma * (1.0 - terminated) * (next_q - alpha * log_prob)
         bonus = -gamma * (1.0 - terminated) * alpha * log_prob
     return y, bonus
@@ -37,11 +42,11 @@ def soft_target(
 
 def critic_loss(critic: DoubleQ, obs: torch.Tensor, action: torch.Tensor, target: torch.Tensor
                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Half squared TD error of every ensemble member, summed over members."""
+    """Half squared TD error of every Q-ensemble member, summed over the ensemble."""
     q = critic(obs, action)
-    loss = 0.5 * (q - target.unsqueeze(0)).pow(2).mean(dim=1).sum()
-    return loss, {"train/critic_loss": loss.detach(), "train/q_mean": q.detach().mean(),
-                  "train/target_mean": target.mean()}
+    loss = 0.5 * (q - target.unsqueeze(-2)).pow(2).mean(dim=-1).sum(dim=-1)
+    return loss, {"train/critic_loss": loss.detach(), "train/q_mean": member_mean(q.detach(), critic.members),
+                  "train/target_mean": member_mean(target, critic.members)}
 
 
 def actor_loss(critic: DoubleQ, policy: Policy, estimator: EntropyEstimator, obs: torch.Tensor,
@@ -52,9 +57,9 @@ def actor_loss(critic: DoubleQ, policy: Policy, estimator: EntropyEstimator, obs
     """
     sample = policy.sample(obs)
     log_prob = squashed_log_prob(estimator.actor_log_prob(obs, sample), sample.x)
-    q = critic(obs, torch.tanh(sample.x)).min(dim=0).values
-    loss = (alpha * log_prob - q).mean()
-    metrics = {"train/actor_loss": loss.detach(), "train/entropy": -log_prob.detach().mean()}
+    q = critic(obs, torch.tanh(sample.x)).min(dim=-2).values
+    loss = member_mean(per_member(alpha, log_prob) * log_prob - q, policy.members)
+    metrics = {"train/actor_loss": loss.detach(), "train/entropy": -member_mean(log_prob.detach(), policy.members)}
     extra = policy.penalty(obs, sample)
     if extra is not None:
         penalty, penalty_metrics = extra

@@ -8,6 +8,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
+from algos.group_linear import linear
+from algos.members import Members
+
 ACTIVATIONS = {"relu": nn.ReLU, "elu": nn.ELU, "tanh": nn.Tanh, "softplus": nn.Softplus, "silu": nn.SiLU}
 
 
@@ -25,26 +28,28 @@ def frozen(params: Iterable[nn.Parameter]) -> Iterator[None]:
             p.requires_grad_(True)
 
 
-def mlp(in_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2, activation: str = "relu"
-        ) -> nn.Sequential:
-    """An MLP with `depth` hidden layers of `hidden_dim` units; depth 0 is a single linear map."""
+def mlp(in_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2, activation: str = "relu",
+        members: Members | None = None) -> nn.Sequential:
+    """An MLP with `depth` hidden layers of `hidden_dim` units; depth 0 is a single linear map. With `members`,
+    every layer has the member axis (algos.group_linear)."""
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose from {sorted(ACTIVATIONS)}")
     layers: list[nn.Module] = []
     width = in_dim
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden_dim), ACTIVATIONS[activation]()]
+        layers += [linear(width, hidden_dim, members=members), ACTIVATIONS[activation]()]
         width = hidden_dim
-    layers.append(nn.Linear(width, out_dim))
+    layers.append(linear(width, out_dim, members=members))
     return nn.Sequential(*layers)
 
 
-def encoder(in_dim: int, width: int = 256, depth: int = 1, activation: str = "relu") -> nn.Module:
+def encoder(in_dim: int, width: int = 256, depth: int = 1, activation: str = "relu",
+            members: Members | None = None) -> nn.Module:
     """`depth` layers of Linear + activation, the last one included, so the features feed another network;
     depth 0 passes the input through unchanged."""
     if depth == 0:
         return nn.Identity()
-    return nn.Sequential(*mlp(in_dim, width, width, depth - 1, activation), ACTIVATIONS[activation]())
+    return nn.Sequential(*mlp(in_dim, width, width, depth - 1, activation, members), ACTIVATIONS[activation]())
 
 
 class ContextMLP(nn.Module):
@@ -55,14 +60,14 @@ class ContextMLP(nn.Module):
     """
 
     def __init__(self, in_dim: int, context_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2,
-                 activation: str = "relu"):
+                 activation: str = "relu", members: Members | None = None):
         super().__init__()
         if depth < 1:
             raise ValueError(f"ContextMLP needs at least one hidden layer, got depth={depth}")
-        self.input_layer = nn.Linear(in_dim, hidden_dim)
-        self.context_layer = nn.Linear(context_dim, hidden_dim, bias=False)
+        self.input_layer = linear(in_dim, hidden_dim, members=members)
+        self.context_layer = linear(context_dim, hidden_dim, bias=False, members=members)
         self.activation = ACTIVATIONS[activation]()
-        self.trunk = mlp(hidden_dim, out_dim, hidden_dim, depth - 1, activation)
+        self.trunk = mlp(hidden_dim, out_dim, hidden_dim, depth - 1, activation, members)
 
     def project_context(self, context: torch.Tensor) -> torch.Tensor:
         """W_c c for each context row; insert singleton axes before broadcasting against x's sample axes."""

@@ -7,6 +7,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from algos.members import Members, integers
+
 
 class Batch(NamedTuple):
     obs: torch.Tensor
@@ -20,11 +22,16 @@ class ReplayBuffer:
     """A ring buffer of transitions in preallocated device tensors; indices are drawn on the device.
 
     `terminated` is stored apart from time-limit truncation: only a true terminal state stops the bootstrap.
+    In a group (`members`), storage is [G, capacity, width], one ring per member filled in lockstep (`add` takes
+    one transition per member, [G, .]), and each member draws its own indices from its own stream: batches
+    [G, B, .], the memory of G single buffers and nothing shared between members.
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device):
+    def __init__(self, obs_dim: int, act_dim: int, capacity: int, device: torch.device,
+                 members: Members | None = None):
         self.capacity = capacity
         self.device = device
+        self.members = members
         # One row per transition, [obs | action | reward | next_obs | terminated], so that adding and sampling
         # are one copy and one gather each; the named fields are column views of it.
         widths = {"obs": obs_dim, "action": act_dim, "reward": None, "next_obs": obs_dim, "terminated": None}
@@ -33,33 +40,39 @@ class ReplayBuffer:
         for name, width in widths.items():  # None: a scalar per transition, stored as one column
             self._columns[name] = start if width is None else slice(start, start + width)
             start += width or 1
-        self.storage = torch.zeros(capacity, start, device=device)
-        self._row = np.zeros(self.storage.shape[1], dtype=np.float32)
+        lead = () if members is None else (members.size,)
+        self.storage = torch.zeros(*lead, capacity, start, device=device)
+        self._row = np.zeros((*lead, start), dtype=np.float32)
         self.position = 0
         self.size = 0
 
     def _fields(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: rows[:, column] for name, column in self._columns.items()}
+        return {name: rows[..., column] for name, column in self._columns.items()}
 
     @property
     def obs(self) -> torch.Tensor:
-        return self.storage[:, self._columns["obs"]]
+        return self.storage[..., self._columns["obs"]]
 
-    def add(self, obs: np.ndarray, action: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool):
+    def add(self, obs: np.ndarray, action: np.ndarray, reward, next_obs: np.ndarray, terminated):
+        """One transition, or one per member ([G, .] arrays, [G] rewards and flags) in a group."""
         row, columns = self._row, self._columns
-        row[columns["obs"]], row[columns["action"]], row[columns["next_obs"]] = obs, action, next_obs
-        row[columns["reward"]], row[columns["terminated"]] = reward, terminated
-        self.storage[self.position] = torch.from_numpy(row)
+        row[..., columns["obs"]], row[..., columns["action"]], row[..., columns["next_obs"]] = obs, action, next_obs
+        row[..., columns["reward"]], row[..., columns["terminated"]] = reward, terminated
+        self.storage[..., self.position, :] = torch.from_numpy(row)
         self.position = (self.position + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
-        idx = torch.randint(0, self.size, (batch_size,), device=self.device)
-        return Batch(**self._fields(self.storage[idx]))
+        if self.members is None:
+            idx = torch.randint(0, self.size, (batch_size,), device=self.device)
+            return Batch(**self._fields(self.storage[idx]))
+        idx = integers(self.members, self.size, (self.members.size, batch_size), self.device)
+        return Batch(**self._fields(self.storage.gather(1, idx.unsqueeze(-1).expand(*idx.shape,
+                                                                                    self.storage.shape[-1]))))
 
     def state_dict(self) -> dict:
         # Contiguous copies: a saved view would carry the whole preallocated storage into the checkpoint.
-        fields = self._fields(self.storage[:self.size])
+        fields = self._fields(self.storage[..., :self.size, :])
         return {**{name: field.contiguous() for name, field in fields.items()},
                 "position": self.position, "size": self.size}
 
@@ -67,7 +80,7 @@ class ReplayBuffer:
         n = state["size"]
         if n > self.capacity:
             raise ValueError(f"checkpoint holds {n} transitions, more than the buffer's capacity {self.capacity}")
-        for name, field in self._fields(self.storage[:n]).items():
+        for name, field in self._fields(self.storage[..., :n, :]).items():
             field.copy_(state[name].to(self.device))
         self.position = state["position"]
         self.size = n

@@ -10,6 +10,7 @@ import torch
 from algos.critic import DoubleQ
 from algos.estimators.base import EntropyEstimator
 from algos.losses import actor_loss, critic_loss, soft_target
+from algos.members import total
 from algos.networks import frozen
 from algos.optim import Adam
 from algos.policies.base import Policy
@@ -24,10 +25,18 @@ class SAC:
     gamma: discount.
     tau: Polyak rate of the target critic.
     lr: Adam step size of every network.
+
+    Built from group modules (`members`, algos.members) it trains G seeds at once: batches [G, B, .], `act` takes
+    [G, obs_dim], metrics are [G], and the loss it differentiates is the sum of the members' own means, so each
+    member gets exactly its single-seed gradient. Adam is elementwise, so each member's optimizer state is its own.
     """
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
                  device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4):
+        groups = {getattr(m.members, "size", None) for m in (policy, critic, temperature)}
+        if len(groups) != 1:
+            raise ValueError(f"policy, critic and temperature must share one group size, got {groups}")
+        self.members = policy.members
         self.device = device
         self.policy = policy.to(device)
         self.estimator = estimator.to(device)
@@ -44,13 +53,15 @@ class SAC:
 
     @torch.inference_mode()
     def act(self, obs: np.ndarray, eval_mode: bool = False) -> np.ndarray:
-        """A bounded action in [-1, 1]^d for one observation: the mode when evaluating, else a sample."""
-        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(0)
+        """A bounded action in [-1, 1]^d for one observation (one per member, [G, d], in a group): the mode when
+        evaluating, else a sample."""
+        obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(-2)
         x = self.policy.mode(obs_t) if eval_mode else self.policy.sample(obs_t).x
-        return torch.tanh(x)[0].cpu().numpy()
+        return torch.tanh(x).squeeze(-2).cpu().numpy()
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step of every part. Returns detached tensors; the caller syncs only when it logs."""
+        """One gradient step of every part. Returns detached tensors ([G] each in a group); the caller syncs only
+        when it logs."""
         alpha = self.temperature.alpha
 
         target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,
@@ -80,7 +91,7 @@ class SAC:
     @staticmethod
     def _step(optim: Adam, loss: torch.Tensor) -> None:
         optim.zero_grad()
-        loss.backward()
+        total(loss).backward()
         optim.step()
 
     def modules(self) -> dict[str, torch.nn.Module]:

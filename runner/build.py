@@ -18,9 +18,11 @@ from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from algos.estimators.base import EntropyEstimator
+from algos.members import Members
 from algos.policies.base import EXACT_DENSITY, NOISY_PUSHFORWARD, Policy
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
+from algos.stacking import stack_agents
 from algos.temperature import Temperature
 from envs import EnvSpecError, make_env
 from runner.errors import RunError
@@ -66,9 +68,10 @@ def fitting_estimators(policy: Policy) -> list[str]:
     return [name for name, target in _estimator_options().items() if get_class(target).refusal(policy) is None]
 
 
-def build_policy_and_estimator(cfg: DictConfig, obs_dim: int, act_dim: int) -> tuple[Policy, EntropyEstimator]:
+def build_policy_and_estimator(cfg: DictConfig, obs_dim: int, act_dim: int, members: Members | None = None
+                               ) -> tuple[Policy, EntropyEstimator]:
     """The policy, then the estimator once it is known to fit (its refusal, with what to type instead)."""
-    policy = _instantiate_named(cfg.algo.policy, obs_dim=obs_dim, act_dim=act_dim)
+    policy = _instantiate_named(cfg.algo.policy, obs_dim=obs_dim, act_dim=act_dim, members=members)
     estimator_class = get_class(cfg.entropy._target_)
     reason = estimator_class.refusal(policy)
     if reason is not None:
@@ -80,12 +83,16 @@ def build_policy_and_estimator(cfg: DictConfig, obs_dim: int, act_dim: int) -> t
     return policy, estimator
 
 
-def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device) -> SAC:
-    policy, estimator = build_policy_and_estimator(cfg, obs_dim, act_dim)
+def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device,
+                members: Members | None = None) -> SAC:
+    """One seed's agent, or with `members` a group whose fresh parameters are not any seed's (build_group_agent
+    gives each member its seed's)."""
+    policy, estimator = build_policy_and_estimator(cfg, obs_dim, act_dim, members)
     sac = cfg.sac
-    critic = instantiate(sac.critic, obs_dim=obs_dim, act_dim=act_dim)
+    critic = instantiate(sac.critic, obs_dim=obs_dim, act_dim=act_dim, members=members)
     target_entropy = -float(act_dim) if sac.target_entropy is None else float(sac.target_entropy)
-    temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy)
+    temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy,
+                              members=members)
     agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr)
     if cfg.compile:
         agent.policy.compile()
@@ -93,10 +100,26 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
     return agent
 
 
-def build_buffer(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device) -> ReplayBuffer:
+def build_group_agent(cfg: DictConfig, seeds: list[int], obs_dim: int, act_dim: int, device: torch.device) -> SAC:
+    """One agent training every seed of `seeds` as a member: member g starts as the agent `torch.manual_seed(
+    seeds[g])` then build_agent gives, and its noise stream continues from the generator state that build leaves,
+    so it draws what that single-seed run would draw."""
+    singles, states = [], []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        singles.append(build_agent(cfg, obs_dim, act_dim, device))
+        states.append(torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state())
+    group = build_agent(cfg, obs_dim, act_dim, device, Members.from_states(states, device))
+    stack_agents(group, singles)
+    return group
+
+
+def build_buffer(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.device,
+                 members: Members | None = None) -> ReplayBuffer:
     capacity = min(cfg.buffer_size, cfg.total_steps)
-    check_buffer_fits(capacity, 2 * obs_dim + act_dim + 2, device)
-    return ReplayBuffer(obs_dim, act_dim, capacity=capacity, device=device)
+    group = 1 if members is None else members.size
+    check_buffer_fits(group * capacity, 2 * obs_dim + act_dim + 2, device)
+    return ReplayBuffer(obs_dim, act_dim, capacity=capacity, device=device, members=members)
 
 
 def check_buffer_fits(capacity: int, floats_per_transition: int, device: torch.device) -> None:

@@ -4,9 +4,12 @@ SAC configured identically and measured in the same run, plus each update's FLOP
     python -m scripts.bench_throughput                         # SAC-Gaussian vs SB3 on HalfCheetah-v5
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf,sac_flow_vi --steps 2000
     python -m scripts.bench_throughput --algos sac_gaussian,sac_ar_dae --updates-only 5 --no-sb3   # Table 7 cost
+    python -m scripts.bench_throughput --algos sac_gaussian,sac_nf --updates-only 100 --seeds 5 --no-sb3
 
 Rounds alternate ours / SB3 so drift in machine speed hits both; updates/s are medians over rounds, ratios are
-medians of the per-round ratios.
+medians of the per-round ratios. With --seeds N (updates alone), each round times N seeds trained as one group
+(algos.members; N * K member-updates over the time of K group updates) against one seed, in alternating order
+on the same threads, and the table compares the two.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from hydra import compose, initialize_config_dir
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -77,28 +81,35 @@ def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overri
     return statistics.median(rates), update_flops(agent, buffer.sample(cfg.sac.batch_size))
 
 
-def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, overrides: list[str]
-                       ) -> tuple[float, float]:
+def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, overrides: list[str],
+                       seeds: int | None = None) -> tuple[float, float]:
     """Updates/s of agent.update alone on a buffer of random transitions, for algorithms whose update is too
-    expensive on a CPU to time the whole loop (SAC-AR-DAE at Table 7 settings); and the FLOPs of one update."""
+    expensive on a CPU to time the whole loop (SAC-AR-DAE at Table 7 settings); and the FLOPs of one update.
+    With `seeds`, a group of that many members, each with its own copy of the transitions: member-updates/s
+    (seeds * updates over the time) and the FLOPs of one group update per member."""
     cfg = compose_config(algo, env_name, updates, warmup, overrides)
     env, _ = build.build_envs(cfg)
     obs_dim, act_dim = build.dims(env)
     device = torch.device("cpu")
-    agent = build.build_agent(cfg, obs_dim, act_dim, device)
-    buffer = build.build_buffer(cfg, obs_dim, act_dim, device)
+    if seeds is None:
+        agent = build.build_agent(cfg, obs_dim, act_dim, device)
+    else:
+        agent = build.build_group_agent(cfg, list(range(seeds)), obs_dim, act_dim, device)
+    buffer = build.build_buffer(cfg, obs_dim, act_dim, device, agent.members)
+    lead = () if seeds is None else (seeds,)
     obs, _ = env.reset(seed=0)
     for _ in range(warmup):
         action = env.action_space.sample()
         next_obs, reward, terminated, truncated, _ = env.step(action)
-        buffer.add(obs, action, reward, next_obs, terminated)
+        buffer.add(*(np.broadcast_to(x, (*lead, *np.shape(x))) for x in (obs, action, reward, next_obs, terminated)))
         obs = env.reset()[0] if terminated or truncated else next_obs
     agent.update(buffer.sample(cfg.sac.batch_size))  # first call allocates; not timed
     start = time.perf_counter()
     for _ in range(updates):
         agent.update(buffer.sample(cfg.sac.batch_size))
-    rate = updates / (time.perf_counter() - start)
-    return rate, update_flops(agent, buffer.sample(cfg.sac.batch_size))
+    members = seeds or 1
+    rate = members * updates / (time.perf_counter() - start)
+    return rate, update_flops(agent, buffer.sample(cfg.sac.batch_size)) / members
 
 
 def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
@@ -147,10 +158,19 @@ def main() -> None:
     parser.add_argument("--no-sb3", action="store_true", help="skip the Stable-Baselines3 reference")
     parser.add_argument("--updates-only", type=int, default=0, metavar="N",
                         help="time N updates alone instead of the loop (for SAC-AR-DAE at Table 7 settings)")
+    parser.add_argument("--seeds", type=int, default=0, metavar="N",
+                        help="with --updates-only: N seeds in one process as one group, against one seed")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default, one per core); README, \"Threads\"")
     args = parser.parse_args()
-    prepare_host()  # as python -m runner does
+    prepare_host(args.threads)  # as python -m runner does
     algos = args.algos.split(",")
+    if args.seeds:
+        if not args.updates_only:
+            parser.error("--seeds needs --updates-only")
+        seeds_table(algos, args)
+        return
     env_id = compose_config(algos[0], args.env, args.steps, args.warmup, []).env.id
 
     ours: dict[str, list[float]] = {a: [] for a in algos}
@@ -182,6 +202,36 @@ def main() -> None:
               f"{flops[algo] / 1e9:.2f} | {(1 / ups) / floor_s:.2f} |")
     if sb3:
         print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {paired_ratio(reference, ours[algos[0]]):.2f} | | |")
+
+
+def seeds_table(algos: list[str], args: argparse.Namespace) -> None:
+    """Aggregate member-updates/s of --seeds members in one group against one seed, each round timing both in
+    alternating order, so a slow spell of a shared machine lands on both sides across rounds."""
+    single: dict[str, list[float]] = {a: [] for a in algos}
+    group: dict[str, list[float]] = {a: [] for a in algos}
+    flops: dict[str, tuple[float, float]] = {}
+    for round_ in range(args.rounds):
+        for algo in algos:
+            order = (None, args.seeds) if round_ % 2 == 0 else (args.seeds, None)
+            measured = {}
+            for seeds in order:
+                measured[seeds] = updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override,
+                                                     seeds)
+            single[algo].append(measured[None][0])
+            group[algo].append(measured[args.seeds][0])
+            flops[algo] = (measured[None][1], measured[args.seeds][1])
+            print(f"round {round_ + 1}: {algo:14s} one seed {single[algo][-1]:7.1f} updates/s, {args.seeds} seeds "
+                  f"{group[algo][-1]:7.1f} member-updates/s", flush=True)
+    env_id = compose_config(algos[0], args.env, args.updates_only, args.warmup, []).env.id
+    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, {args.updates_only} updates alone per measurement, "
+          f"medians of {args.rounds} rounds; the ratio is the median of per-round ratios")
+    print(f"| algo | 1 seed: updates/s | {args.seeds} seeds: member-updates/s | {args.seeds} seeds / 1 seed | "
+          "GFLOP/member-update (1 seed, group) |")
+    print("|---|---|---|---|---|")
+    for algo in algos:
+        print(f"| {algo} | {statistics.median(single[algo]):.1f} | {statistics.median(group[algo]):.1f} | "
+              f"{paired_ratio(group[algo], single[algo]):.2f} | {flops[algo][0] / 1e9:.3f}, "
+              f"{flops[algo][1] / 1e9:.3f} |")
 
 
 def paired_ratio(rates: list[float], reference: list[float]) -> float:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from algos.estimators.base import EntropyEstimator
+from algos.members import Members, member_mean, normal, total
 from algos.networks import ContextMLP, encoder
 from algos.normal import broadcast_to_samples, standard_normal_log_prob
 from algos.optim import Adam
@@ -23,10 +24,12 @@ def input_gradient(values: torch.Tensor, inputs: torch.Tensor, create_graph: boo
     return torch.autograd.grad(values.sum(), inputs, create_graph=create_graph)[0]
 
 
-def ar_dae_loss(u: torch.Tensor, sigma: torch.Tensor, score: torch.Tensor) -> torch.Tensor:
+def ar_dae_loss(u: torch.Tensor, sigma: torch.Tensor, score: torch.Tensor, members: Members | None = None
+                ) -> torch.Tensor:
     """E||u + sigma * f(x + sigma * u; sigma)||^2: the residual DAE loss rescaled by 1/sigma (eq. 2), whose
-    minimizer is the score of the data smoothed by N(0, sigma^2 I); `score` is f at the noisy points."""
-    return (u + sigma * score).pow(2).sum(-1).mean()
+    minimizer is the score of the data smoothed by N(0, sigma^2 I); `score` is f at the noisy points. One mean
+    per member, [G], in a group."""
+    return member_mean((u + sigma * score).pow(2).sum(-1), members)
 
 
 def path_derivative_surrogate(value: torch.Tensor, score: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -38,12 +41,13 @@ def path_derivative_surrogate(value: torch.Tensor, score: torch.Tensor, x: torch
 
 def importance_log_normalizer(log_unnormalized: Callable[[torch.Tensor], torch.Tensor], batch_shape: tuple,
                               dim: int, num_samples: int, proposal_std: float,
-                              device: torch.device | None = None) -> torch.Tensor:
+                              device: torch.device | None = None, members: Members | None = None) -> torch.Tensor:
     """log Z = log E_h[exp(psi(y)) / h(y)] with h = N(0, proposal_std^2 I), y: [*batch_shape, num_samples, dim].
 
     `log_unnormalized` maps y to psi(y) of shape [*batch_shape, num_samples]; log-sum-exp keeps it finite.
+    `members`: batch_shape starts with the member axis, and each member draws its own proposals.
     """
-    z = torch.randn(*batch_shape, num_samples, dim, device=device)
+    z = normal(members, (*batch_shape, num_samples, dim), device)
     y = proposal_std * z
     log_proposal = standard_normal_log_prob(z) - dim * math.log(proposal_std)
     log_weights = log_unnormalized(y) - log_proposal
@@ -59,13 +63,13 @@ class LogDensityNetwork(nn.Module):
     """
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int, depth: int, state_encoder_depth: int,
-                 activation: str, action_encoder_depth: int = 0):
+                 activation: str, action_encoder_depth: int = 0, members: Members | None = None):
         super().__init__()
-        self.state_encoder = encoder(obs_dim, hidden_dim, state_encoder_depth, activation)
-        self.action_encoder = encoder(act_dim, hidden_dim, action_encoder_depth, activation)
+        self.state_encoder = encoder(obs_dim, hidden_dim, state_encoder_depth, activation, members)
+        self.action_encoder = encoder(act_dim, hidden_dim, action_encoder_depth, activation, members)
         features = hidden_dim if state_encoder_depth > 0 else obs_dim
         action_features = hidden_dim if action_encoder_depth > 0 else act_dim
-        self.net = ContextMLP(action_features + 1, features, 1, hidden_dim, depth, activation)
+        self.net = ContextMLP(action_features + 1, features, 1, hidden_dim, depth, activation, members)
 
     def condition(self, obs: torch.Tensor) -> torch.Tensor:
         """The state's share of psi's first layer, [B, hidden]; computed once and broadcast over samples."""
@@ -133,7 +137,7 @@ class ARDAEEstimator(EntropyEstimator):
             raise ValueError(f"standardize must be one of {STANDARDIZE}, got {standardize!r}")
         self.act_dim = policy.act_dim
         self.psi = LogDensityNetwork(policy.obs_dim, policy.act_dim, hidden_dim, depth, state_encoder_depth,
-                                     activation, action_encoder_depth)
+                                     activation, action_encoder_depth, self.members)
         self.standardize = standardize
         self.scale = scale
         self.min_spread = min_spread
@@ -149,7 +153,8 @@ class ARDAEEstimator(EntropyEstimator):
         self.optim = Adam(self.psi.parameters(), lr)
         self.target_calibration = target_calibration
         self.calibration_momentum = calibration_momentum
-        self.register_buffer("calibration", torch.zeros(()))  # B, saved with the estimator's state
+        shape = () if self.members is None else (self.members.size,)
+        self.register_buffer("calibration", torch.zeros(shape))  # B (one per member), saved with the estimator
 
     def optimizers(self) -> dict[str, Adam]:
         return {"psi": self.optim}
@@ -159,8 +164,8 @@ class ARDAEEstimator(EntropyEstimator):
         if not self.target_calibration:
             return 0.0
         shift = self.calibration.clone()
-        self.calibration.lerp_(bonus.mean(), self.calibration_momentum)
-        return shift
+        self.calibration.lerp_(member_mean(bonus, self.members), self.calibration_momentum)
+        return shift if self.members is None else shift.unsqueeze(-1)
 
     @torch.no_grad()
     def offset_and_spread(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,7 +195,8 @@ class ARDAEEstimator(EntropyEstimator):
         """log Z(s) of psi(.; s, 0) by importance sampling from N(0, proposal_std^2 I) in y space, i.e. centred at
         b(s) = g(0, s) in x space (authors' code; the paper's formula for the mean is garbled)."""
         return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y), tuple(obs.shape[:-1]),
-                                         self.act_dim, self.num_proposal, self.proposal_std, obs.device)
+                                         self.act_dim, self.num_proposal, self.proposal_std, obs.device,
+                                         self.members)
 
     @torch.no_grad()
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
@@ -221,20 +227,20 @@ class ARDAEEstimator(EntropyEstimator):
         (loss, mean delta). All samples in one batched pass; psi's input gradient in one autograd.grad call."""
         with torch.no_grad():
             y, _, _ = self._standardize(obs, self.policy.sample(obs, self.num_actions).x)  # [B, n_a, d]
-            delta = self.delta_scale * y.std(dim=-2).mean(-1)  # [B]
-        sigma = delta[:, None, None, None] * torch.randn(*y.shape[:-1], self.num_sigmas, 1, device=y.device)
-        u = torch.randn(*y.shape[:-1], self.num_sigmas, self.act_dim, device=y.device)
+            delta = self.delta_scale * y.std(dim=-2).mean(-1)  # [B] ([G, B] in a group)
+        sigma = delta[..., None, None, None] * normal(self.members, (*y.shape[:-1], self.num_sigmas, 1), y.device)
+        u = normal(self.members, (*y.shape[:-1], self.num_sigmas, self.act_dim), y.device)
         noisy = (y.unsqueeze(-2) + sigma * u).requires_grad_(True)  # [B, n_a, n_sigma, d]
-        condition = self.psi.condition(obs)[:, None, None, :]
+        condition = self.psi.condition(obs)[..., None, None, :]
         score = input_gradient(self.psi(noisy, sigma, condition), noisy, create_graph=True)
-        return ar_dae_loss(u, sigma, score), delta.mean()
+        return ar_dae_loss(u, sigma, score, self.members), member_mean(delta, self.members)
 
     def update(self, obs: torch.Tensor, sample: PolicySample) -> dict[str, torch.Tensor]:
         """N_d Adam steps of psi. `sample` (the actor's) is unused: the loss needs n_a fresh samples per state."""
         for _ in range(self.num_updates):
             loss, delta = self.loss(obs)
             self.optim.zero_grad()
-            loss.backward()
+            total(loss).backward()
             self.optim.step()
         metrics = {"train/ar_dae_loss": loss.detach(), "train/ar_dae_delta": delta}
         if self.target_calibration:

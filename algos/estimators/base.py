@@ -17,7 +17,8 @@ class EntropyEstimator(nn.Module):
 
     `requires` names the policy capability (algos.policies.base) the estimator needs; the runner refuses a policy
     that lacks it before training starts. The estimator holds the policy it serves, because bounds and auxiliary
-    networks need to run it (draw more samples, push noise through it).
+    networks need to run it (draw more samples, push noise through it). A group policy (`policy.members`, see
+    algos.members) makes a group estimator: its networks, state and noise gain the policy's member axis.
     """
 
     requires: ClassVar[str] = SAMPLES
@@ -26,6 +27,7 @@ class EntropyEstimator(nn.Module):
         super().__init__()
         # Kept outside the module tree so the policy's parameters are not counted as the estimator's own.
         self.__dict__["policy"] = policy
+        self.members = policy.members
 
     @classmethod
     def refusal(cls, policy: Policy) -> str | None:

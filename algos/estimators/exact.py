@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from algos.estimators.base import EntropyEstimator
+from algos.members import member_mean
 from algos.normal import repeat_obs
 from algos.policies.base import EXACT_DENSITY, PolicySample
 
@@ -33,5 +34,5 @@ class ExactEstimator(EntropyEstimator):
         log_prob = self.log_prob(repeat_obs(obs, num_samples), sample)
         report = {"estimate": (log_prob, sample.x), "exact": (log_prob, sample.x)}
         if hasattr(self.policy, "folded"):
-            report["folded_fraction"] = self.policy.folded(obs, sample.noise).float().mean()
+            report["folded_fraction"] = member_mean(self.policy.folded(obs, sample.noise).float(), self.members)
         return report

@@ -8,6 +8,7 @@ import math
 import torch
 
 from algos.estimators.base import EntropyEstimator
+from algos.members import member_mean, normal_like, total
 from algos.networks import frozen, mlp
 from algos.normal import broadcast_to_samples, diag_normal_log_prob, repeat_obs, standard_normal_log_prob
 from algos.optim import Adam
@@ -36,7 +37,8 @@ class VIBoundEstimator(EntropyEstimator):
                  log_std_min: float = -7.0, log_std_max: float = 1.0, lr: float = 3e-4, iw_samples: int = 32,
                  iw_chunk_size: int = 64):
         super().__init__(policy)
-        self.backward_net = mlp(policy.act_dim + policy.obs_dim, 2 * policy.act_dim, hidden_dim, depth, activation)
+        self.backward_net = mlp(policy.act_dim + policy.obs_dim, 2 * policy.act_dim, hidden_dim, depth, activation,
+                                self.members)
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
         self.iw_samples = iw_samples
@@ -51,7 +53,7 @@ class VIBoundEstimator(EntropyEstimator):
             raise ValueError(f"q's log-std range [{self.log_std_min}, {self.log_std_max}] must contain 0")
         output = self.backward_net[-1]
         output.weight.zero_()
-        mean_bias, raw_log_std_bias = output.bias.chunk(2)
+        mean_bias, raw_log_std_bias = output.bias.chunk(2, dim=-1)
         mean_bias.zero_()
         raw_log_std_bias.fill_(math.atanh(-2.0 * self.log_std_min / (self.log_std_max - self.log_std_min) - 1.0))
 
@@ -84,9 +86,9 @@ class VIBoundEstimator(EntropyEstimator):
 
     def update(self, obs: torch.Tensor, sample: PolicySample) -> dict[str, torch.Tensor]:
         """Tightens the bound: maximum likelihood of the actor step's z given its x, with x detached."""
-        nll = -self._backward_log_prob(sample.noise.detach(), sample.x.detach(), obs).mean()
+        nll = -member_mean(self._backward_log_prob(sample.noise.detach(), sample.x.detach(), obs), self.members)
         self.optim.zero_grad()
-        nll.backward()
+        total(nll).backward()
         self.optim.step()
         return {"train/q_backward_nll": nll.detach()}
 
@@ -99,7 +101,7 @@ class VIBoundEstimator(EntropyEstimator):
         obs_per_sample = broadcast_to_samples(obs, x).expand(*x.shape[:-1], obs.shape[-1])
         mean, log_std = self._backward_mean_log_std(x, obs_per_sample)
         mean, log_std = repeat_obs(mean, self.iw_samples), repeat_obs(log_std, self.iw_samples)
-        z = mean + torch.exp(log_std) * torch.randn_like(mean)
+        z = mean + torch.exp(log_std) * normal_like(self.members, mean)
         x_end = self.policy.transform(obs, z)
         log_weights = self._joint_log_prob(z, x.unsqueeze(-2), x_end) - diag_normal_log_prob(z, mean, log_std)
         return torch.logsumexp(log_weights, dim=-1) - math.log(self.iw_samples)

@@ -8,6 +8,8 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from algos.members import Members
+
 
 @dataclass
 class PolicySample:
@@ -39,14 +41,19 @@ CAPABILITIES = {SAMPLES: "a policy that samples and gives a mode",
 
 class Policy(nn.Module):
     """Base class. `capabilities()` declares what the policy offers estimators (EXACT_DENSITY, ...); estimators
-    state what they require, and a pairing is refused by that, not by the kind of policy."""
+    state what they require, and a pairing is refused by that, not by the kind of policy.
+
+    `members` (algos.members) makes the policy a group of seeds: every parameter and tensor gains a leading member
+    axis G (obs [G, B, o] -> x [G, B, d]) and each member draws its noise from its own stream; None is one seed,
+    drawing from torch's global generator."""
 
     exact_density: ClassVar[bool] = False
 
-    def __init__(self, obs_dim: int, act_dim: int):
+    def __init__(self, obs_dim: int, act_dim: int, members: Members | None = None):
         super().__init__()
         self.obs_dim = obs_dim
         self.act_dim = act_dim
+        self.members = members
         self.noise_dim = act_dim  # size of the base noise `transform` takes; families with their own set it
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:

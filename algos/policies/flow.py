@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.func import jacrev, vmap
 
+from algos.members import Members, normal, normal_like
 from algos.networks import ContextMLP
 from algos.normal import broadcast_to_samples, standard_normal_log_prob
 from algos.policies.base import EXACT_DENSITY, NOISY_PUSHFORWARD, PUSHFORWARD_END, SAMPLES, Policy, PolicySample
@@ -21,12 +22,13 @@ class FlowPolicy(Policy):
     steps: Euler steps K.
     noise_std: sigma, the std of the Gaussian added after the flow (0 for the exact estimator).
     hidden_dim, depth, activation: the velocity MLP on (x, t, s); depth >= 1.
+    members: a group of seeds (algos.policies.base.Policy).
     """
 
 
     def __init__(self, obs_dim: int, act_dim: int, steps: int = 4, noise_std: float = 0.1, hidden_dim: int = 256,
-                 depth: int = 2, activation: str = "relu"):
-        super().__init__(obs_dim, act_dim)
+                 depth: int = 2, activation: str = "relu", members: Members | None = None):
+        super().__init__(obs_dim, act_dim, members)
         if steps < 1:
             raise ValueError(f"a flow needs at least one Euler step, got steps={steps}")
         if noise_std < 0:
@@ -34,7 +36,7 @@ class FlowPolicy(Policy):
         self.steps = steps
         self.noise_std = noise_std
         self.dt = 1.0 / steps
-        self.velocity = ContextMLP(act_dim + 1, obs_dim, act_dim, hidden_dim, depth, activation)
+        self.velocity = ContextMLP(act_dim + 1, obs_dim, act_dim, hidden_dim, depth, activation, members)
 
     def _context(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """W_s s for each state in `obs`, shaped to broadcast over the sample axes z has beyond obs."""
@@ -61,6 +63,9 @@ class FlowPolicy(Policy):
         """Yields I + dt * dv/dx(x_k, t_k, s) [N, d, d] for each step k, flattened over samples, then x_K [N, d].
 
         Costs d backward passes per step (jacrev), batched with vmap over every sample."""
+        if self.members is not None:
+            yield from self._group_euler_step_matrices(obs, z)
+            return
         context = self._context(obs, z)
         context = context.expand(*z.shape[:-1], context.shape[-1]).reshape(-1, context.shape[-1])
         x = z.reshape(-1, self.act_dim)
@@ -74,6 +79,25 @@ class FlowPolicy(Policy):
             yield eye + self.dt * jac
             x = x + self.dt * v
         yield x
+
+    def _group_euler_step_matrices(self, obs: torch.Tensor, z: torch.Tensor):
+        """The same matrices for a group, flattened over members then samples. Members are independent, so the
+        gradient of the velocity summed over members gives every member's Jacobian row at once: d backward passes
+        per step for the whole group, as for one seed."""
+        group = z.shape[0]
+        context = self._context(obs, z)
+        context = context.expand(*z.shape[:-1], context.shape[-1]).reshape(group, -1, context.shape[-1])
+        x = z.reshape(group, -1, self.act_dim)
+        eye = torch.eye(self.act_dim, dtype=z.dtype, device=z.device)
+        for k in range(self.steps):
+            def velocity_summed(x_one: torch.Tensor, context_one: torch.Tensor, k: int = k):
+                v = self._velocity(x_one, k, context_one)  # [G, d]: one sample of every member
+                return v.sum(0), v
+
+            jac, v = vmap(jacrev(velocity_summed, has_aux=True), in_dims=1, out_dims=(1, 1))(x, context)
+            yield eye + self.dt * jac.permute(2, 1, 0, 3).reshape(-1, self.act_dim, self.act_dim)
+            x = x + self.dt * v
+        yield x.reshape(-1, self.act_dim)
 
     def push_with_log_det(self, obs: torch.Tensor, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_K and sum_k log|det(I + dt * dv/dx(x_k, t_k, s))|.
@@ -98,9 +122,9 @@ class FlowPolicy(Policy):
 
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
         sample_axes = () if num_samples is None else (num_samples,)
-        z = torch.randn(*obs.shape[:-1], *sample_axes, self.act_dim, dtype=obs.dtype, device=obs.device)
+        z = normal(self.members, (*obs.shape[:-1], *sample_axes, self.act_dim), obs.device, obs.dtype)
         x_end = self.push(obs, z)
-        x = x_end + self.noise_std * torch.randn_like(x_end) if self.noise_std > 0 else x_end
+        x = x_end + self.noise_std * normal_like(self.members, x_end) if self.noise_std > 0 else x_end
         return PolicySample(x=x, noise=z, extras={PUSHFORWARD_END: x_end})
 
     def capabilities(self) -> frozenset[str]:

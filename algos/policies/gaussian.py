@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from algos.members import Members, normal_like
 from algos.networks import mlp
 from algos.normal import LOG_2PI, broadcast_to_samples, repeat_obs
 from algos.policies.base import Policy, PolicySample
@@ -22,9 +23,10 @@ class GaussianPolicy(Policy):
     exact_density = True
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int = 256, depth: int = 2,
-                 activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0):
-        super().__init__(obs_dim, act_dim)
-        self.net = mlp(obs_dim, 2 * act_dim, hidden_dim, depth, activation)
+                 activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0,
+                 members: Members | None = None):
+        super().__init__(obs_dim, act_dim, members)
+        self.net = mlp(obs_dim, 2 * act_dim, hidden_dim, depth, activation, members)
         self.log_std_min = log_std_min
         self.log_std_max = log_std_max
 
@@ -36,7 +38,7 @@ class GaussianPolicy(Policy):
         mean, log_std = self._mean_log_std(obs)
         if num_samples is not None:
             mean, log_std = repeat_obs(mean, num_samples), repeat_obs(log_std, num_samples)
-        eps = torch.randn_like(mean)
+        eps = normal_like(self.members, mean)
         x = mean + torch.exp(log_std) * eps
         log_prob = (-0.5 * eps.pow(2) - log_std - 0.5 * LOG_2PI).sum(-1)
         return PolicySample(x=x, noise=eps, log_prob=log_prob)

@@ -5,21 +5,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from algos.members import Members, member_mean, normal
 from algos.networks import ContextMLP, encoder
 from algos.policies.base import Policy, PolicySample
 
 
 def jacobian_clamping_loss(x: torch.Tensor, x_perturbed: torch.Tensor, direction: torch.Tensor, step: float,
-                           eta: float) -> torch.Tensor:
+                           eta: float, members: Members | None = None) -> torch.Tensor:
     """E[min(0, ||x' - x||^2 / (step^2 ||v||^2) - eta)^2] with x' = g(eps + step * v).
 
     The ratio is a finite-difference estimate of ||J v||^2 / ||v||^2, a random squared singular value of the
     noise-to-action Jacobian J; the penalty is zero once every probed direction is stretched by at least eta, so
     it only pushes back where the map is collapsing toward a point mass (Kumar et al. 2020).
-    `x` [..., d] broadcasts against `x_perturbed` [..., k, d]; `direction` is v, [..., k, e].
+    `x` [..., d] broadcasts against `x_perturbed` [..., k, d]; `direction` is v, [..., k, e]. In a group
+    (`members`), one mean per member, [G].
     """
     stretch = (x_perturbed - x).pow(2).sum(-1) / (step**2 * direction.pow(2).sum(-1))
-    return torch.clamp(stretch - eta, max=0.0).pow(2).mean()
+    return member_mean(torch.clamp(stretch - eta, max=0.0).pow(2), members)
 
 
 class ImplicitPolicy(Policy):
@@ -41,6 +43,7 @@ class ImplicitPolicy(Policy):
     eta: lower bound on the squared singular values.
     weight_power, weight_rate, weight_max: penalty weight lambda = min(1 + rate * i^power, max) at actor update i
         (paper: 1 + i^nu / 1000, nu in [1.1, 1.3]; authors' code caps it at 1e5).
+    members: a group of seeds (algos.policies.base.Policy); each member counts its own actor updates.
     """
 
 
@@ -48,12 +51,13 @@ class ImplicitPolicy(Policy):
                  encoder_depth: int = 2, head_dim: int = 256, head_depth: int = 1, activation: str = "elu",
                  output_init_std: float | None = 1.0, jacobian_clamping: bool = True,
                  squash_before_clamping: bool = True, num_perturb: int = 10, perturb_step: float = 0.01,
-                 eta: float = 0.1, weight_power: float = 1.1, weight_rate: float = 1e-3, weight_max: float = 1e5):
-        super().__init__(obs_dim, act_dim)
+                 eta: float = 0.1, weight_power: float = 1.1, weight_rate: float = 1e-3, weight_max: float = 1e5,
+                 members: Members | None = None):
+        super().__init__(obs_dim, act_dim, members)
         self.noise_dim = noise_dim
-        self.encoder = encoder(obs_dim, hidden_dim, encoder_depth, activation)
+        self.encoder = encoder(obs_dim, hidden_dim, encoder_depth, activation, members)
         features = hidden_dim if encoder_depth > 0 else obs_dim
-        self.head = ContextMLP(noise_dim, features, act_dim, head_dim, head_depth, activation)
+        self.head = ContextMLP(noise_dim, features, act_dim, head_dim, head_depth, activation, members)
         if output_init_std is not None:
             last = self.head.trunk[-1]
             nn.init.normal_(last.weight, std=output_init_std)
@@ -66,7 +70,8 @@ class ImplicitPolicy(Policy):
         self.weight_rate = weight_rate
         self.weight_max = weight_max
         # Counts actor updates for the penalty's growing weight; a buffer so a resumed run continues the schedule.
-        self.register_buffer("clamping_step", torch.zeros((), dtype=torch.long))
+        shape = () if members is None else (members.size,)
+        self.register_buffer("clamping_step", torch.zeros(shape, dtype=torch.long))
 
     def _state_features(self, obs: torch.Tensor, sample_axes: int) -> torch.Tensor:
         """The head's first-layer share of the state, computed once per state, with `sample_axes` singleton axes
@@ -77,7 +82,7 @@ class ImplicitPolicy(Policy):
     def sample(self, obs: torch.Tensor, num_samples: int | None = None) -> PolicySample:
         features = self._state_features(obs, 0 if num_samples is None else 1)
         sample_shape = obs.shape[:-1] if num_samples is None else (*obs.shape[:-1], num_samples)
-        eps = torch.randn(*sample_shape, self.noise_dim, device=obs.device, dtype=obs.dtype)
+        eps = normal(self.members, (*sample_shape, self.noise_dim), obs.device, obs.dtype)
         return PolicySample(x=self.head(eps, features), noise=eps)
 
     def transform(self, obs: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
@@ -98,14 +103,13 @@ class ImplicitPolicy(Policy):
         if not self.jacobian_clamping:
             return None
         eps = sample.noise
-        direction = torch.randn(*eps.shape[:-1], self.num_perturb, self.noise_dim, device=eps.device,
-                                dtype=eps.dtype)
+        direction = normal(self.members, (*eps.shape[:-1], self.num_perturb, self.noise_dim), eps.device, eps.dtype)
         features = self._state_features(obs, eps.dim() - obs.dim() + 1)  # sample axes of eps, then directions
         x_perturbed = self.head(eps.unsqueeze(-2) + self.perturb_step * direction, features)
         x = sample.x.unsqueeze(-2)
         if self.squash_before_clamping:
             x, x_perturbed = torch.tanh(x), torch.tanh(x_perturbed)
-        loss = jacobian_clamping_loss(x, x_perturbed, direction, self.perturb_step, self.eta)
+        loss = jacobian_clamping_loss(x, x_perturbed, direction, self.perturb_step, self.eta, self.members)
         weight = self.clamping_weight()
         self.clamping_step += 1
         return weight * loss, {"train/jacobian_penalty": loss.detach(), "train/jacobian_weight": weight}

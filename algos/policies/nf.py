@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from algos.members import Members
 from algos.policies.base import PolicySample
 from algos.policies.gaussian import GaussianPolicy
 
@@ -15,22 +16,29 @@ class RadialFlow(nn.Module):
 
     alpha = softplus(alpha_raw) > 0 and beta = -alpha + softplus(beta_raw) >= -alpha keep f invertible, so the
     change of variables is exact. With every raw parameter at zero, beta = 0 and the layer starts as the identity:
-    an untrained SAC-NF policy is the SAC Gaussian.
+    an untrained SAC-NF policy is the SAC Gaussian. With a group of G seeds every parameter has a leading axis G
+    and z is [G, ..., dim].
     """
 
-    def __init__(self, dim: int):
+    def __init__(self, dim: int, group: int | None = None):
         super().__init__()
         self.dim = dim
-        self.center = nn.Parameter(torch.zeros(dim))
-        self.alpha_raw = nn.Parameter(torch.zeros(()))
-        self.beta_raw = nn.Parameter(torch.zeros(()))
+        lead = () if group is None else (group,)
+        self.center = nn.Parameter(torch.zeros(*lead, dim))
+        self.alpha_raw = nn.Parameter(torch.zeros(lead))
+        self.beta_raw = nn.Parameter(torch.zeros(lead))
 
     def forward(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns f(z) and log|det df/dz| per sample, in closed form:
         (d - 1) log(1 + beta h) + log(1 + beta h + beta h'(r) r), with h'(r) = -h^2."""
-        alpha = F.softplus(self.alpha_raw)
-        beta = -alpha + F.softplus(self.beta_raw)
-        offset = z - self.center
+        alpha_raw, beta_raw, center = self.alpha_raw, self.beta_raw, self.center
+        if center.dim() > 1:  # a group: one flow per member, broadcast over that member's samples
+            ones = [1] * (z.dim() - 1)
+            alpha_raw, beta_raw = alpha_raw.reshape(-1, *ones), beta_raw.reshape(-1, *ones)
+            center = center.reshape(center.shape[0], *ones[1:], self.dim)
+        alpha = F.softplus(alpha_raw)
+        beta = -alpha + F.softplus(beta_raw)
+        offset = z - center
         radius = offset.norm(dim=-1, keepdim=True)
         h = 1.0 / (alpha + radius)
         beta_h = beta * h
@@ -49,9 +57,11 @@ class NormalizingFlowPolicy(GaussianPolicy):
 
 
     def __init__(self, obs_dim: int, act_dim: int, num_flows: int = 4, hidden_dim: int = 256, depth: int = 2,
-                 activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0):
-        super().__init__(obs_dim, act_dim, hidden_dim, depth, activation, log_std_min, log_std_max)
-        self.flows = nn.ModuleList(RadialFlow(act_dim) for _ in range(num_flows))
+                 activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0,
+                 members: Members | None = None):
+        super().__init__(obs_dim, act_dim, hidden_dim, depth, activation, log_std_min, log_std_max, members)
+        group = None if members is None else members.size
+        self.flows = nn.ModuleList(RadialFlow(act_dim, group) for _ in range(num_flows))
 
     def push(self, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pushes base-Gaussian points through every flow; returns the image and the summed log-determinant."""
