@@ -24,8 +24,8 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 @dataclass(frozen=True)
 class Rule:
-    """One key's type (`int`, `real`, `flag`, `text`, `texts`: a list of choices) and range; `low`/`high` are
-    inclusive unless `open_low`."""
+    """One key's type (`int`, `real`, `flag`, `text`, `texts`: a list of choices, `ints`: a list of distinct
+    integers, described by its `hint`) and range; `low`/`high` are inclusive unless `open_low`."""
     kind: str
     low: float | None = None
     high: float | None = None
@@ -74,6 +74,8 @@ ACTIVATION = Rule("text", choices=tuple(sorted(ACTIVATIONS)))
 KEYS: dict[str, Rule] = {
     "experiment_name": NAME,
     "seed": Rule("int", 0, 2**63 - 1, hint="a non-negative integer below 2**63"),
+    "seeds": Rule("ints", 0, 2**63 - 1, nullable=True, hint="null or a list of distinct non-negative integers "
+                                                            "below 2**63, at least one (seeds=[0,1,2])"),
     "total_steps": whole(1), "warmup_steps": whole(0), "eval_every": whole(1), "eval_episodes": whole(1),
     "eval_deterministic": FLAG,
     "device": Rule("text", pattern=DEVICE, hint="auto, cpu, cuda or cuda:N"),
@@ -152,6 +154,15 @@ def _check(key: str, value: object, rule: Rule):
         if not isinstance(value, list) or not all(isinstance(v, str) and v in rule.choices for v in value):
             raise RunError(f"{key} must be a list of {', '.join(rule.choices)}, got {value!r}")
         return value
+    if rule.kind == "ints":
+        element = Rule("int", rule.low, rule.high)
+        try:
+            values = [_check(key, v, element) for v in value] if isinstance(value, list) and value else None
+        except RunError:
+            values = None
+        if values is None or len(set(values)) != len(values):
+            raise bad
+        return values
     if rule.kind == "text":
         if rule is NAME and isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # experiment_name=2024 is parsed as a number
