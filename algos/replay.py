@@ -71,16 +71,31 @@ class ReplayBuffer:
                                                                                     self.storage.shape[-1]))))
 
     def state_dict(self) -> dict:
+        return self._state(self.storage)
+
+    def load_state_dict(self, state: dict) -> None:
+        self._load(self.storage, state)
+
+    def member_state_dict(self, g: int) -> dict:
+        """Member g's transitions in a single-seed buffer's state_dict format: its slice of a group checkpoint."""
+        return self._state(self.storage[g])
+
+    def load_member_state_dict(self, g: int, state: dict) -> None:
+        """A single-seed buffer's state as member g; the members fill in lockstep, so the ring counters must agree
+        with the other members' (the caller loads every member from checkpoints of one step)."""
+        self._load(self.storage[g], state)
+
+    def _state(self, storage: torch.Tensor) -> dict:
         # Contiguous copies: a saved view would carry the whole preallocated storage into the checkpoint.
-        fields = self._fields(self.storage[..., :self.size, :])
+        fields = self._fields(storage[..., :self.size, :])
         return {**{name: field.contiguous() for name, field in fields.items()},
                 "position": self.position, "size": self.size}
 
-    def load_state_dict(self, state: dict) -> None:
+    def _load(self, storage: torch.Tensor, state: dict) -> None:
         n = state["size"]
         if n > self.capacity:
             raise ValueError(f"checkpoint holds {n} transitions, more than the buffer's capacity {self.capacity}")
-        for name, field in self._fields(self.storage[..., :n, :]).items():
+        for name, field in self._fields(storage[..., :n, :]).items():
             field.copy_(state[name].to(self.device))
         self.position = state["position"]
         self.size = n

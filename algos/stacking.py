@@ -18,7 +18,10 @@ from algos.sac import SAC
 
 def stack_modules(group: nn.Module, singles: Sequence[nn.Module]) -> None:
     """Loads `singles` into `group`, member g from singles[g]; the names must match, as they do by construction."""
-    states = [single.state_dict() for single in singles]
+    _load_stacked_module(group, [single.state_dict() for single in singles])
+
+
+def _load_stacked_module(group: nn.Module, states: Sequence[dict]) -> None:
     group.load_state_dict({name: torch.stack([state[name] for state in states]) for name in states[0]})
 
 
@@ -46,7 +49,10 @@ def _common_step(states: Sequence[dict]) -> torch.Tensor:
 
 
 def stack_optimizers(group: Adam, singles: Sequence[Adam]) -> None:
-    states = [single.state_dict() for single in singles]
+    _load_stacked_optimizer(group, [single.state_dict() for single in singles])
+
+
+def _load_stacked_optimizer(group: Adam, states: Sequence[dict]) -> None:
     first = states[0]
     group.load_state_dict({
         "lr": first["lr"], "betas": first["betas"], "eps": first["eps"], "step": _common_step(states),
@@ -77,6 +83,17 @@ def stack_agents(group: SAC, singles: Sequence[SAC]) -> None:
         stack_optimizers(optim, [single.optimizers()[name] for single in singles])
 
 
+def load_stacked_state_dicts(group: SAC, states: Sequence[dict]) -> None:
+    """Makes member g the agent whose SAC.state_dict() is states[g]: a group resumed from its members' checkpoints
+    (all of one step, so their optimizers agree on the step count)."""
+    if group.members is None or group.members.size != len(states):
+        raise ValueError(f"a group of {getattr(group.members, 'size', None)} members cannot hold {len(states)} states")
+    for name, module in group.modules().items():
+        _load_stacked_module(module, [state["modules"][name] for state in states])
+    for name, optim in group.optimizers().items():
+        _load_stacked_optimizer(optim, [state["optimizers"][name] for state in states])
+
+
 def member_state_dict(group: SAC, g: int) -> dict:
     """Member g as SAC.state_dict() of a single-seed agent: what a per-member checkpoint slice holds."""
     return {"modules": {name: member_module_state(m, g) for name, m in group.modules().items()},
@@ -89,3 +106,10 @@ def load_member_state_dict(group: SAC, g: int, state: dict) -> None:
         load_member_module_state(module, g, state["modules"][name])
     for name, optim in group.optimizers().items():
         load_member_optimizer_state(optim, g, state["optimizers"][name])
+
+
+def load_member_modules(single: SAC, group: SAC, g: int) -> None:
+    """Makes the single-seed agent `single` act and report as member g (networks, temperature, estimator state;
+    not the optimizers): evaluating it is evaluating the member, with a single run's code and numbers."""
+    for name, module in single.modules().items():
+        module.load_state_dict(member_module_state(group.modules()[name], g))

@@ -1,10 +1,11 @@
-"""Entry point: `python -m runner algo=... env=... seed=...`. Builds the parts and hands them to the Trainer."""
+"""Entry point: `python -m runner algo=... env=... seed=...` (or `seeds=[0,1,2]`, one group). Builds the parts and
+hands them to the Trainer (the GroupTrainer for a group)."""
 
 from __future__ import annotations
 
 import sys
 import traceback
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
@@ -15,8 +16,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from runner import build
-from runner.checkpoint import load_latest
+from runner.checkpoint import load_group, load_latest
 from runner.errors import Interrupted, RunError
+from runner.group_trainer import GroupTrainer
 from runner.host import prepare_host
 from runner.identity import identify
 from runner.interrupt import stop_on_signals
@@ -28,28 +30,40 @@ from runner.trainer import Trainer
 from runner.validate import check_run_folder, resolve_device
 
 
-def train(cfg: DictConfig) -> tuple[Path, Trainer]:
-    """Validate, build, train; returns the run folder and the finished trainer.
+def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer]:
+    """Validate, build, train; returns the run folder (a group's: the folder holding its seed folders) and the
+    finished trainer.
 
-    Nothing is written before every check has passed, and one process at a time owns the run folder.
+    Nothing is written before every check has passed, and one process at a time owns each run folder.
     """
     composed, cfg = cfg, validated(cfg)
-    identity = identify(cfg)
-    run_dir = identity.run_dir(cfg.run_root)
+    configs = build.member_configs(cfg)
+    identities = [identify(member) for member in configs]
+    run_dirs = [identity.run_dir(cfg.run_root) for identity in identities]
     device = resolve_device(cfg.device)
-    with new_folder_removed_on_refusal(run_dir), run_folder_lock(run_dir), stop_on_signals() as stop:
-        check_run_folder(run_dir, cfg)
-        state = None if cfg.restart else load_latest(run_dir, device)
+    with ExitStack() as held:
+        for run_dir in run_dirs:
+            held.enter_context(new_folder_removed_on_refusal(run_dir))
+            held.enter_context(run_folder_lock(run_dir))
+        stop = held.enter_context(stop_on_signals())
+        for member, run_dir in zip(configs, run_dirs):
+            check_run_folder(run_dir, member)
         prepare_host(cfg.torch_threads)
-        torch.manual_seed(cfg.seed)
-        trainer = build.build_trainer(cfg, run_dir, identity, device, stop=stop)
-        open_run_folder(run_dir, cfg, composed, identity, restart=cfg.restart)
+        if cfg.seeds is None:
+            state = None if cfg.restart else load_latest(run_dirs[0], device)
+            torch.manual_seed(cfg.seed)
+            trainer = build.build_trainer(cfg, run_dirs[0], identities[0], device, stop=stop)
+        else:
+            state = None if cfg.restart else load_group(run_dirs, device)
+            trainer = build.build_group_trainer(cfg, run_dirs, identities, device, stop=stop)
+        for member, run_dir, identity in zip(configs, run_dirs, identities):
+            open_run_folder(run_dir, member, composed, identity, restart=cfg.restart)
         try:
             trainer.run(state)
         finally:
             trainer.close()
     print(trainer.report(), flush=True)
-    return run_dir, trainer
+    return (run_dirs[0] if cfg.seeds is None else run_dirs[0].parent), trainer
 
 
 @contextmanager

@@ -26,6 +26,7 @@ from algos.stacking import stack_agents
 from algos.temperature import Temperature
 from envs import EnvSpecError, make_env
 from runner.errors import RunError
+from runner.group_trainer import GroupTrainer, MemberRun
 from runner.identity import RunIdentity
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
@@ -135,13 +136,22 @@ def check_buffer_fits(capacity: int, floats_per_transition: int, device: torch.d
                        f"{where} ({have / 2**30:.1f} GiB); lower buffer_size")
 
 
+def member_configs(cfg: DictConfig) -> list[DictConfig]:
+    """The config of each seed's run folder: the group's with `seed` set to that seed (so that its identity,
+    saved config and tables are a single run's of that seed), `seeds` kept (so that only the group resumes it).
+    A single run (`seeds` null) is its own only member."""
+    if cfg.seeds is None:
+        return [cfg]
+    return [OmegaConf.merge(cfg, {"seed": seed}) for seed in cfg.seeds]
+
+
 def build_logger(cfg: DictConfig, run_dir: Path, identity: RunIdentity) -> MetricsLogger:
     """The CSV record plus the sinks `logger.sinks` names. W&B groups runs as the folders do: group
     experiment/task/label, one run per seed, job_type the algorithm, and its config carries the identity."""
     sinks = []
     for name in cfg.logger.sinks:
         if name == "console":
-            sinks.append(ConsoleSink(cfg.total_steps))
+            sinks.append(ConsoleSink(cfg.total_steps, name="" if cfg.seeds is None else f"seed {identity.seed}"))
         elif name == "tensorboard":
             sinks.append(TensorBoardSink(run_dir))
         elif name == "wandb" and cfg.logger.mode != "disabled":
@@ -171,6 +181,26 @@ def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device:
                    diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
                    knn_k=cfg.diagnostics.knn_k,
                    progress=cfg.progress, stop=stop)
+
+
+def build_group_trainer(cfg: DictConfig, run_dirs: list[Path], identities: list[RunIdentity], device: torch.device,
+                        stop: StopRequest | None = None) -> GroupTrainer:
+    """Every part of a group run (`seeds`): per seed its envs and logger, one group agent and buffer, and a
+    single-seed agent that evaluates one member at a time."""
+    members = []
+    for seed, run_dir, identity in zip(cfg.seeds, run_dirs, identities):
+        env, eval_env = build_envs(cfg)
+        members.append(MemberRun(seed, run_dir, env, eval_env, build_logger(cfg, run_dir, identity)))
+    obs_dim, act_dim = dims(members[0].env)
+    agent = build_group_agent(cfg, list(cfg.seeds), obs_dim, act_dim, device)
+    probe = build_agent(cfg, obs_dim, act_dim, device)
+    buffer = build_buffer(cfg, obs_dim, act_dim, device, members=agent.members)
+    return GroupTrainer(members, agent, probe, buffer, total_steps=cfg.total_steps, warmup_steps=cfg.warmup_steps,
+                        batch_size=cfg.sac.batch_size, eval_every=cfg.eval_every, eval_episodes=cfg.eval_episodes,
+                        eval_deterministic=cfg.eval_deterministic, log_every=cfg.log_every,
+                        checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
+                        diagnostic_samples=cfg.diagnostics.num_samples, knn_k=cfg.diagnostics.knn_k,
+                        progress=cfg.progress, stop=stop)
 
 
 def dims(env: gym.Env) -> tuple[int, int]:

@@ -62,6 +62,36 @@ def load_latest(run_dir: Path, device: torch.device) -> dict | None:
     return None
 
 
+def load_group(run_dirs: list[Path], device: torch.device) -> list[dict] | None:
+    """Every member's checkpoint of one common step, or None when no member has one yet.
+
+    A group saves its members one after another, so a kill in between leaves some members one checkpoint ahead;
+    those resume from their previous checkpoint, the step the others hold, which then becomes their latest again
+    (the abandoned one is dropped, so that the folder's two checkpoints stay in step order).
+    """
+    states = [load_latest(run_dir, device) for run_dir in run_dirs]
+    started = [run_dir.name for run_dir, state in zip(run_dirs, states) if state is not None]
+    if not started:
+        return None
+    if len(started) < len(run_dirs):
+        fresh = [run_dir.name for run_dir, state in zip(run_dirs, states) if state is None]
+        raise RunError(f"{', '.join(started)} of {run_dirs[0].parent} hold checkpoints but {', '.join(fresh)} "
+                       "do not: a group resumes only members that trained together; restart=true starts them all "
+                       "over")
+    step = min(state["counters"]["step"] for state in states)
+    for g, (run_dir, state) in enumerate(zip(run_dirs, states)):
+        if state["counters"]["step"] == step:
+            continue
+        previous = run_dir / PREVIOUS_NAME
+        older = torch.load(previous, map_location=device, weights_only=True) if previous.exists() else None
+        if older is None or older["counters"]["step"] != step:
+            raise RunError(f"{run_dir} has no checkpoint of step {step}, where the rest of its group stopped; "
+                           "restart=true starts the group over")
+        os.replace(previous, run_dir / CHECKPOINT_NAME)
+        states[g] = older
+    return states
+
+
 def rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":

@@ -57,10 +57,12 @@ class Sink:
 
 class ConsoleSink(Sink):
     """One readable line per evaluation: step, return, the entropy estimate and its bounds, env steps per second
-    since the previous evaluation (wall clock, evaluation included). Written above the progress bar."""
+    since the previous evaluation (wall clock, evaluation included). Written above the progress bar; `name` (a
+    group's `seed <n>`) starts the line, so that the members of a group tell their lines apart."""
 
-    def __init__(self, total_steps: int):
+    def __init__(self, total_steps: int, name: str = ""):
         self.total_steps = total_steps
+        self.name = name
         self.last: tuple[int, float] | None = None
 
     def open(self, history: list[tuple[str, dict]]) -> None:
@@ -69,7 +71,7 @@ class ConsoleSink(Sink):
 
     def log_eval(self, row: dict) -> None:
         now, step = time.perf_counter(), int(row["step"])
-        parts = [f"eval step {step}/{self.total_steps}",
+        parts = [*([self.name] if self.name else []), f"eval step {step}/{self.total_steps}",
                  f"return {row['return_mean']:.1f} ± {row.get('return_std', 0.0):.1f}"]
         entropy = [f"{label} {row[key]:.3f}" for key, label in CONSOLE_ENTROPY_KEYS if key in row]
         if entropy:

@@ -130,7 +130,7 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                    dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
         metrics: dict[str, torch.Tensor] | None = None
-        episode_return, timer = 0.0, _RateTimer(self.step, self.updates)
+        episode_return, timer = 0.0, RateTimer(self.step, self.updates)
         while self.step < self.total_steps:
             if self.step < self.warmup_steps:
                 action = self.action_rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
@@ -168,7 +168,7 @@ class Trainer:
         raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: checkpoint saved in "
                           f"{self.run_dir}; the same command resumes from it", self.stop.signum)
 
-    def _log_train(self, metrics: dict[str, torch.Tensor], timer: "_RateTimer") -> None:
+    def _log_train(self, metrics: dict[str, torch.Tensor], timer: "RateTimer") -> None:
         row = {"step": self.step, "updates": self.updates, **{k: float(v) for k, v in metrics.items()}}
         if not all(math.isfinite(v) for v in row.values()):
             self._check_finite(metrics)
@@ -190,7 +190,7 @@ class Trainer:
         self.logger.log_eval(row)
 
 
-class _RateTimer:
+class RateTimer:
     """Env steps and updates per second over the interval since the last train row."""
 
     def __init__(self, step: int, updates: int):
