@@ -15,7 +15,11 @@ from tqdm import tqdm
 
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
-from algos.stacking import load_member_modules, load_stacked_state_dicts, member_state_dict
+from algos.stacking import (
+    load_member_modules,
+    load_stacked_state_dicts,
+    member_state_dict,
+)
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import save_checkpoint
@@ -80,8 +84,8 @@ class GroupTrainer:
     def report(self) -> str:
         """The end-of-run summary: how far the group got, and each member's folder, last return and sinks."""
         resumed = f" (resumed from step {self.resumed_from})" if self.resumed_from is not None else ""
-        lines = [f"done: {self.step} env steps and {self.updates} updates for each of {len(self.members)} seeds"
-                 f"{resumed}; eval.csv, train.csv and checkpoint.pt in each run folder"]
+        lines = [(f"done: {self.step} env steps and {self.updates} updates for each of {len(self.members)} seeds"
+                  f"{resumed}; eval.csv, train.csv and checkpoint.pt in each run folder")]
         for member in self.members:
             last = f", last eval return {member.last_eval:.1f}" if member.last_eval is not None else ""
             lines.append(f"  seed {member.seed}{last}: {member.run_dir}")

@@ -168,7 +168,7 @@ class Trainer:
         raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: checkpoint saved in "
                           f"{self.run_dir}; the same command resumes from it", self.stop.signum)
 
-    def _log_train(self, metrics: dict[str, torch.Tensor], timer: "RateTimer") -> None:
+    def _log_train(self, metrics: dict[str, torch.Tensor], timer: RateTimer) -> None:
         row = {"step": self.step, "updates": self.updates, **{k: float(v) for k, v in metrics.items()}}
         if not all(math.isfinite(v) for v in row.values()):
             self._check_finite(metrics)
