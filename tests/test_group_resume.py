@@ -69,8 +69,9 @@ def test_sigterm_checkpoints_every_member_and_the_group_resumes_exactly(run_root
     assert proc.returncode == 143, err
     step = step_of(members[0] / "checkpoint.pt")
     assert [step_of(folder / "checkpoint.pt") for folder in members] == [step] * len(SEEDS)
-    assert err.strip().splitlines() == [f"stopped: SIGTERM at step {step} of 1500: checkpoints saved in "
-                                        f"{', '.join(map(str, members))}; the same command resumes from them"]
+    line = (f"stopped: SIGTERM at step {step} of 1500: checkpoints saved in {', '.join(map(str, members))}; the "
+            "same command resumes from them")
+    assert err.strip().splitlines() == [line]
     assert f"resumed from step {step}" in run_cli(*ARGS, "experiment_name=stopped", run_root=run_root).stdout
     for folder, expected in zip(members, straight):
         assert read_csv(folder / "eval.csv") == expected, folder.name
