@@ -31,8 +31,8 @@ OPERATIONAL_KEYS = ("resume", "restart", "progress", "logger", "device", "torch_
 # Keys a resumed run's config may differ in: the operational ones, and `scale`, a choice whose sizes are compared key
 # by key (so a SAC-Gaussian run, which has no CPU sizes, is the same run at either scale).
 RESUMABLE_CHANGES = (*OPERATIONAL_KEYS, "scale")
-# Keys that are folder segments of their own (experiment, seed; each seed of `seeds` has its own folder) or labels of a config group choice (a scale other
-# than the experiment's reads `scale-cpu` in the variant).
+# Keys that are folder segments of their own (experiment, seed; each seed of `seeds` has its own folder) or labels
+# of a config group choice (a scale other than the experiment's reads `scale-cpu` in the variant).
 SEGMENT_KEYS = ("experiment_name", "seed", "seeds", "algo.name", "entropy.name", "env.name", "scale.name")
 # Short names for keys whose leaf name is long; a boolean key reads `<name>-on` / `<name>-off`.
 SHORT_NAMES = {"jacobian_clamping": "jc"}

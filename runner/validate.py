@@ -54,14 +54,15 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
     if not saved.exists():
         return
     old = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k not in RESUMABLE_CHANGES}
-    new = comparable(cfg)
-    if old != new:
-        diffs = sorted(_diff_keys(old, new))
+    diffs = sorted(_diff_keys(old, comparable(cfg)))
+    if diffs:
         raise RunError(f"{run_dir} holds a run with a different config ({', '.join(diffs[:5])} differ); "
                        "use another experiment_name, or restart=true to start over (its files move to "
                        f"{SET_ASIDE}/)")
 
 
 def _diff_keys(old: dict, new: dict) -> list[str]:
+    """Keys whose values differ. A key the saved config lacks and the new one holds at null is no difference: it
+    was added to the configs at a default that changes nothing (`seeds: null`), after the run began."""
     old, new = flatten(old), flatten(new)
-    return [k for k in set(old) | set(new) if old.get(k) != new.get(k)]
+    return [k for k in set(old) | set(new) if old.get(k) != new.get(k) and not (k not in old and new[k] is None)]

@@ -138,6 +138,18 @@ def test_damaged_or_used_folder_is_refused_and_left_as_it_was(used_root, damage,
     assert snapshot(used_root) == before  # .hydra/, the CSV files and the checkpoints included
 
 
+def test_run_begun_before_a_null_default_key_existed_resumes(used_root):
+    folder = run_folder(used_root, "base")
+    saved = folder / "config.yaml"
+    saved.write_text("".join(line for line in saved.read_text().splitlines(keepends=True)
+                             if not line.startswith("seeds:")))
+    assert "seeds" not in saved.read_text()
+    assert train_in_process(*BASE, run_root=used_root) == (0, "")
+    saved.write_text(saved.read_text().replace("seeds: null", "seeds:\n- 0"))  # a real difference still counts
+    code, line = train_in_process(*BASE, run_root=used_root)
+    assert code == 2 and "holds a run with a different config (seeds differ)" in line, line
+
+
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys):
     folder = run_folder(used_root, "base")
     finished = read_csv(folder / "eval.csv")
