@@ -15,6 +15,8 @@ on the same threads, and the table compares the two.
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import statistics
 import tempfile
 import time
@@ -82,11 +84,12 @@ def ours_updates_per_s(algo: str, env_name: str, steps: int, warmup: int, overri
 
 
 def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, overrides: list[str],
-                       seeds: int | None = None) -> tuple[float, float]:
+                       seeds: int | None = None, ready=None) -> tuple[float, float]:
     """Updates/s of agent.update alone on a buffer of random transitions, for algorithms whose update is too
     expensive on a CPU to time the whole loop (SAC-AR-DAE at Table 7 settings); and the FLOPs of one update.
     With `seeds`, a group of that many members, each with its own copy of the transitions: member-updates/s
-    (seeds * updates over the time) and the FLOPs of one group update per member."""
+    (seeds * updates over the time) and the FLOPs of one group update per member. `ready`, if given, is called
+    just before the timed updates (processes measured side by side wait there for each other)."""
     cfg = compose_config(algo, env_name, updates, warmup, overrides)
     env, _ = build.build_envs(cfg)
     obs_dim, act_dim = build.dims(env)
@@ -104,6 +107,8 @@ def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, over
         buffer.add(*(np.broadcast_to(x, (*lead, *np.shape(x))) for x in (obs, action, reward, next_obs, terminated)))
         obs = env.reset()[0] if terminated or truncated else next_obs
     agent.update(buffer.sample(cfg.sac.batch_size))  # first call allocates; not timed
+    if ready is not None:
+        ready()
     start = time.perf_counter()
     for _ in range(updates):
         agent.update(buffer.sample(cfg.sac.batch_size))
@@ -204,33 +209,67 @@ def main() -> None:
         print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {paired_ratio(reference, ours[algos[0]]):.2f} | | |")
 
 
+def _side_by_side_worker(args: tuple, barrier, results) -> None:
+    prepare_host(1)
+    rate, _ = updates_only_per_s(*args, ready=barrier.wait)
+    results.put(rate)
+
+
+def side_by_side_per_s(algo: str, args: argparse.Namespace, processes: int) -> float:
+    """Aggregate updates/s of `processes` single-seed processes on one thread each, timed over the same window
+    (they wait for each other before their timed updates): the alternative to a group on the same machine."""
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(processes), context.Queue()
+    work = (algo, args.env, args.updates_only, args.warmup, args.override)
+    workers = [context.Process(target=_side_by_side_worker, args=(work, barrier, results)) for _ in range(processes)]
+    for worker in workers:
+        worker.start()
+    rates = [results.get() for _ in workers]
+    for worker in workers:
+        worker.join()
+    return sum(rates)
+
+
 def seeds_table(algos: list[str], args: argparse.Namespace) -> None:
-    """Aggregate member-updates/s of --seeds members in one group against one seed, each round timing both in
-    alternating order, so a slow spell of a shared machine lands on both sides across rounds."""
+    """Aggregate member-updates/s of --seeds members in one group against one seed on the same threads, and
+    against --seeds single-seed processes side by side on one thread each, as many at once as there are cores
+    or all at once, whichever is faster. Each round times them in rotating order, so a slow spell of a shared
+    machine lands on every side across rounds."""
+    layouts = sorted({min(args.seeds, os.cpu_count() or 1), args.seeds})
     single: dict[str, list[float]] = {a: [] for a in algos}
     group: dict[str, list[float]] = {a: [] for a in algos}
+    apart: dict[str, list[float]] = {a: [] for a in algos}
     flops: dict[str, tuple[float, float]] = {}
     for round_ in range(args.rounds):
         for algo in algos:
-            order = (None, args.seeds) if round_ % 2 == 0 else (args.seeds, None)
-            measured = {}
-            for seeds in order:
-                measured[seeds] = updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override,
-                                                     seeds)
-            single[algo].append(measured[None][0])
-            group[algo].append(measured[args.seeds][0])
-            flops[algo] = (measured[None][1], measured[args.seeds][1])
+            measure = {
+                "single": lambda: updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override),
+                "group": lambda: updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override,
+                                                    args.seeds),
+                "apart": lambda: (max(side_by_side_per_s(algo, args, p) for p in layouts), None)}
+            names = list(measure)
+            order = names[round_ % 3:] + names[:round_ % 3]
+            measured = {name: measure[name]() for name in order}
+            single[algo].append(measured["single"][0])
+            group[algo].append(measured["group"][0])
+            apart[algo].append(measured["apart"][0])
+            flops[algo] = (measured["single"][1], measured["group"][1])
             print(f"round {round_ + 1}: {algo:14s} one seed {single[algo][-1]:7.1f} updates/s, {args.seeds} seeds "
-                  f"{group[algo][-1]:7.1f} member-updates/s", flush=True)
+                  f"{group[algo][-1]:7.1f} member-updates/s, {args.seeds} processes {apart[algo][-1]:7.1f}",
+                  flush=True)
     env_id = compose_config(algos[0], args.env, args.updates_only, args.warmup, []).env.id
-    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, {args.updates_only} updates alone per measurement, "
-          f"medians of {args.rounds} rounds; the ratio is the median of per-round ratios")
+    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads for one seed and the group, {args.updates_only} updates "
+          f"alone per measurement, medians of {args.rounds} rounds; ratios are medians of per-round ratios. "
+          f"{args.seeds} processes: single-seed processes on one thread each, {' or '.join(map(str, layouts))} at "
+          "once, the faster")
     print(f"| algo | 1 seed: updates/s | {args.seeds} seeds: member-updates/s | {args.seeds} seeds / 1 seed | "
+          f"{args.seeds} processes: updates/s | {args.seeds} seeds / {args.seeds} processes | "
           "GFLOP/member-update (1 seed, group) |")
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for algo in algos:
         print(f"| {algo} | {statistics.median(single[algo]):.1f} | {statistics.median(group[algo]):.1f} | "
-              f"{paired_ratio(group[algo], single[algo]):.2f} | {flops[algo][0] / 1e9:.3f}, "
+              f"{paired_ratio(group[algo], single[algo]):.2f} | {statistics.median(apart[algo]):.1f} | "
+              f"{paired_ratio(group[algo], apart[algo]):.2f} | {flops[algo][0] / 1e9:.3f}, "
               f"{flops[algo][1] / 1e9:.3f} |")
 
 
