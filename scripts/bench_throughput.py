@@ -5,11 +5,15 @@ SAC configured identically and measured in the same run, plus each update's FLOP
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf,sac_flow_vi --steps 2000
     python -m scripts.bench_throughput --algos sac_gaussian,sac_ar_dae --updates-only 5 --no-sb3   # Table 7 cost
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf --updates-only 100 --seeds 5 --no-sb3
+    python -m scripts.bench_throughput --updates-only 200 --seeds 10 --no-sb3 --no-apart \
+        --override device=cuda --override compile=true                          # a group on a GPU, compiled
 
 Rounds alternate ours / SB3 so drift in machine speed hits both; updates/s are medians over rounds, ratios are
 medians of the per-round ratios. With --seeds N (updates alone), each round times N seeds trained as one group
 (algos.members; N * K member-updates over the time of K group updates) against one seed, in alternating order
-on the same threads, and the table compares the two.
+on the same threads, and the table compares the two. `--override device=cuda` times updates on the GPU (the
+buffer lives there too); `--override compile=true` compiles the policy and critic as the runner does, and each
+measurement then starts from an empty compile cache.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from torch.utils.flop_counter import flop_registry
 from runner import build
 from runner.host import prepare_host
 from runner.identity import RunIdentity
+from runner.validate import resolve_device
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -93,7 +98,8 @@ def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, over
     cfg = compose_config(algo, env_name, updates, warmup, overrides)
     env, _ = build.build_envs(cfg)
     obs_dim, act_dim = build.dims(env)
-    device = torch.device("cpu")
+    device = resolve_device(cfg.device)
+    torch.compiler.reset()
     if seeds is None:
         agent = build.build_agent(cfg, obs_dim, act_dim, device)
     else:
@@ -106,15 +112,26 @@ def updates_only_per_s(algo: str, env_name: str, updates: int, warmup: int, over
         next_obs, reward, terminated, truncated, _ = env.step(action)
         buffer.add(*(np.broadcast_to(x, (*lead, *np.shape(x))) for x in (obs, action, reward, next_obs, terminated)))
         obs = env.reset()[0] if terminated or truncated else next_obs
-    agent.update(buffer.sample(cfg.sac.batch_size))  # first call allocates; not timed
+    for _ in range(3 if cfg.compile else 1):  # the first calls allocate and compile; not timed
+        agent.update(buffer.sample(cfg.sac.batch_size))
     if ready is not None:
         ready()
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(updates):
         agent.update(buffer.sample(cfg.sac.batch_size))
+    synchronize(device)
     members = seeds or 1
     rate = members * updates / (time.perf_counter() - start)
+    if cfg.compile:  # the counter sees eager ops only
+        return rate, float("nan")
     return rate, update_flops(agent, buffer.sample(cfg.sac.batch_size)) / members
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work, so a timer read after it covers the work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def sb3_updates_per_s(env_id: str, steps: int, warmup: int) -> float:
@@ -165,6 +182,8 @@ def main() -> None:
                         help="time N updates alone instead of the loop (for SAC-AR-DAE at Table 7 settings)")
     parser.add_argument("--seeds", type=int, default=0, metavar="N",
                         help="with --updates-only: N seeds in one process as one group, against one seed")
+    parser.add_argument("--no-apart", action="store_true",
+                        help="with --seeds: skip the N single-seed processes side by side")
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default, one per core); README, \"Threads\"")
@@ -233,43 +252,45 @@ def side_by_side_per_s(algo: str, args: argparse.Namespace, processes: int) -> f
 def seeds_table(algos: list[str], args: argparse.Namespace) -> None:
     """Aggregate member-updates/s of --seeds members in one group against one seed on the same threads, and
     against --seeds single-seed processes side by side on one thread each, as many at once as there are cores
-    or all at once, whichever is faster. Each round times them in rotating order, so a slow spell of a shared
-    machine lands on every side across rounds."""
+    or all at once, whichever is faster (not with --no-apart). Each round times them in rotating order, so a slow
+    spell of a shared machine lands on every side across rounds."""
     layouts = sorted({min(args.seeds, os.cpu_count() or 1), args.seeds})
-    single: dict[str, list[float]] = {a: [] for a in algos}
-    group: dict[str, list[float]] = {a: [] for a in algos}
-    apart: dict[str, list[float]] = {a: [] for a in algos}
+    measured: dict[str, dict[str, list[float]]] = {a: {"single": [], "group": [], "apart": []} for a in algos}
     flops: dict[str, tuple[float, float]] = {}
     for round_ in range(args.rounds):
         for algo in algos:
             measure = {
                 "single": lambda: updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override),
                 "group": lambda: updates_only_per_s(algo, args.env, args.updates_only, args.warmup, args.override,
-                                                    args.seeds),
-                "apart": lambda: (max(side_by_side_per_s(algo, args, p) for p in layouts), None)}
+                                                    args.seeds)}
+            if not args.no_apart:
+                measure["apart"] = lambda: (max(side_by_side_per_s(algo, args, p) for p in layouts), None)
             names = list(measure)
-            order = names[round_ % 3:] + names[:round_ % 3]
-            measured = {name: measure[name]() for name in order}
-            single[algo].append(measured["single"][0])
-            group[algo].append(measured["group"][0])
-            apart[algo].append(measured["apart"][0])
-            flops[algo] = (measured["single"][1], measured["group"][1])
-            print(f"round {round_ + 1}: {algo:14s} one seed {single[algo][-1]:7.1f} updates/s, {args.seeds} seeds "
-                  f"{group[algo][-1]:7.1f} member-updates/s, {args.seeds} processes {apart[algo][-1]:7.1f}",
-                  flush=True)
-    env_id = compose_config(algos[0], args.env, args.updates_only, args.warmup, []).env.id
-    print(f"\n{env_id}, {torch.get_num_threads()} CPU threads for one seed and the group, {args.updates_only} updates "
-          f"alone per measurement, medians of {args.rounds} rounds; ratios are medians of per-round ratios. "
-          f"{args.seeds} processes: single-seed processes on one thread each, {' or '.join(map(str, layouts))} at "
-          "once, the faster")
+            shift = round_ % len(names)
+            results = {name: measure[name]() for name in names[shift:] + names[:shift]}
+            for name, (rate, _) in results.items():
+                measured[algo][name].append(rate)
+            flops[algo] = (results["single"][1], results["group"][1])
+            apart = f", {args.seeds} processes {results['apart'][0]:7.1f}" if "apart" in results else ""
+            print(f"round {round_ + 1}: {algo:14s} one seed {results['single'][0]:7.1f} updates/s, {args.seeds} seeds "
+                  f"{results['group'][0]:7.1f} member-updates/s{apart}", flush=True)
+    cfg = compose_config(algos[0], args.env, args.updates_only, args.warmup, args.override)
+    where = (torch.cuda.get_device_name(resolve_device(cfg.device)) if resolve_device(cfg.device).type == "cuda"
+             else f"{torch.get_num_threads()} CPU threads")
+    print(f"\n{cfg.env.id}, {where} for one seed and the group, compile={cfg.compile}, {args.updates_only} "
+          f"updates alone per measurement, medians of {args.rounds} rounds; ratios are medians of per-round ratios. "
+          + ("" if args.no_apart else f"{args.seeds} processes: single-seed processes on one thread each, "
+             f"{' or '.join(map(str, layouts))} at once, the faster"))
     print(f"| algo | 1 seed: updates/s | {args.seeds} seeds: member-updates/s | {args.seeds} seeds / 1 seed | "
           f"{args.seeds} processes: updates/s | {args.seeds} seeds / {args.seeds} processes | "
           "GFLOP/member-update (1 seed, group) |")
     print("|---|---|---|---|---|---|---|")
     for algo in algos:
-        print(f"| {algo} | {statistics.median(single[algo]):.1f} | {statistics.median(group[algo]):.1f} | "
-              f"{paired_ratio(group[algo], single[algo]):.2f} | {statistics.median(apart[algo]):.1f} | "
-              f"{paired_ratio(group[algo], apart[algo]):.2f} | {flops[algo][0] / 1e9:.3f}, "
+        rates = measured[algo]
+        apart = (f"{statistics.median(rates['apart']):.1f} | {paired_ratio(rates['group'], rates['apart']):.2f}"
+                 if rates["apart"] else "- | -")
+        print(f"| {algo} | {statistics.median(rates['single']):.1f} | {statistics.median(rates['group']):.1f} | "
+              f"{paired_ratio(rates['group'], rates['single']):.2f} | {apart} | {flops[algo][0] / 1e9:.3f}, "
               f"{flops[algo][1] / 1e9:.3f} |")
 
 
