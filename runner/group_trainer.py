@@ -4,7 +4,6 @@ per step for every member, and each member's evaluation, rows and checkpoint in 
 from __future__ import annotations
 
 import math
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from runner.errors import Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
+from runner.schedule import TrainingSchedule
 from runner.trainer import RateTimer
 
 
@@ -50,7 +50,7 @@ class MemberRun:
         self.action_rng = np.random.default_rng(self.seed)
 
 
-class GroupTrainer:
+class GroupTrainer(TrainingSchedule):
     """Trains every member to `total_steps` in lockstep; the settings are the single Trainer's.
 
     Members reach episode boundaries at different steps, so a checkpoint does not wait for one: each member's
@@ -65,15 +65,11 @@ class GroupTrainer:
                  log_every: int, checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int,
                  knn_k: int = 3, progress: bool = True, stop: StopRequest | None = None):
         self.members, self.agent, self.probe, self.buffer = members, agent, probe, buffer
-        self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
-        self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
-        self.log_every, self.checkpoint_every = log_every, checkpoint_every
-        self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
-        self.progress, self.stop = progress, stop
-        self.step = self.updates = 0
-        self.next_checkpoint = checkpoint_every
-        self.resumed_from: int | None = None
-        self.checkpoint_step: int | None = None  # step of the newest checkpoints on disk
+        self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
+                           eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
+                           log_every=log_every, checkpoint_every=checkpoint_every,
+                           diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
+                           progress=progress, stop=stop)
 
     def close(self) -> None:
         for member in self.members:
@@ -164,8 +160,7 @@ class GroupTrainer:
             if states is None:
                 member.obs, _ = member.episode.reset(member.env, seed=member.seed)
             member.logger.open()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+        bar = self._progress_bar()
         metrics: dict[str, torch.Tensor] | None = None
         timer = RateTimer(self.step, self.updates)
         while self.step < self.total_steps:
@@ -181,15 +176,7 @@ class GroupTrainer:
             self.step += 1
             for member, observation, reward in zip(self.members, next_obs, rewards):
                 member.obs, member.episode_return = observation, member.episode_return + float(reward)
-
-            if self.step > self.warmup_steps and self.buffer.size >= self.batch_size:
-                metrics = self.agent.update(self.buffer.sample(self.batch_size))
-                self.updates += 1
-                if self.updates % self.log_every == 0:
-                    self._log_train(metrics, timer)
-            if self.step % self.eval_every == 0 or self.step == self.total_steps:
-                self._evaluate()
-                bar.set_postfix(eval_return=f"{np.mean([m.last_eval for m in self.members]):.1f}")
+            metrics = self._after_step(metrics, timer, bar)
             for member, done in zip(self.members, terminated | truncated):
                 if done:
                     member.episodes += 1
@@ -224,6 +211,10 @@ class GroupTrainer:
                 row["train/episode_return"] = member.last_episode_return
             self._check_row(row, member)
             member.logger.log_train(row)
+
+    def _eval_return(self) -> float:
+        """The members' mean last evaluation return, for the progress bar."""
+        return float(np.mean([m.last_eval for m in self.members]))
 
     def _evaluate(self) -> None:
         for g, member in enumerate(self.members):

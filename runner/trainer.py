@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import sys
 import time
 from pathlib import Path
 
@@ -21,9 +20,10 @@ from runner.errors import Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
+from runner.schedule import TrainingSchedule
 
 
-class Trainer:
+class Trainer(TrainingSchedule):
     """Runs one seed of one algorithm on one task to `total_steps`, resuming from `run_dir` when it can.
 
     Checkpoints are taken at the first episode boundary after every `checkpoint_every` steps: with the env's
@@ -40,19 +40,15 @@ class Trainer:
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
         self.seed = seed
-        self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
-        self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
-        self.log_every, self.checkpoint_every = log_every, checkpoint_every
-        self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
-        self.progress = progress
-        self.stop = stop
+        self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
+                           eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
+                           log_every=log_every, checkpoint_every=checkpoint_every,
+                           diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
+                           progress=progress, stop=stop)
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
-        self.step = self.updates = self.episodes = 0
-        self.next_checkpoint = checkpoint_every
+        self.episodes = 0
         self.last_eval: float | None = None
         self.last_episode_return: float | None = None
-        self.resumed_from: int | None = None
-        self.checkpoint_step: int | None = None  # step of the newest checkpoint on disk
 
     def close(self) -> None:
         """Finish the metric sinks and close both envs."""
@@ -127,8 +123,7 @@ class Trainer:
             self.logger.truncate_after(0)  # rows of an attempt that wrote no history worth keeping
             obs, _ = self.env.reset(seed=self.seed)
         self.logger.open()
-        bar = tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+        bar = self._progress_bar()
         metrics: dict[str, torch.Tensor] | None = None
         episode_return, timer = 0.0, RateTimer(self.step, self.updates)
         while self.step < self.total_steps:
@@ -139,15 +134,7 @@ class Trainer:
             next_obs, reward, terminated, truncated, _ = self.env.step(action)
             self.buffer.add(obs, action, reward, next_obs, terminated)
             obs, episode_return, self.step = next_obs, episode_return + float(reward), self.step + 1
-
-            if self.step > self.warmup_steps and self.buffer.size >= self.batch_size:
-                metrics = self.agent.update(self.buffer.sample(self.batch_size))
-                self.updates += 1
-                if self.updates % self.log_every == 0:
-                    self._log_train(metrics, timer)
-            if self.step % self.eval_every == 0 or self.step == self.total_steps:
-                self._evaluate()
-                bar.set_postfix(eval_return=f"{self.last_eval:.1f}")
+            metrics = self._after_step(metrics, timer, bar)
             if terminated or truncated:
                 self.episodes += 1
                 self.last_episode_return, episode_return = episode_return, 0.0
@@ -177,6 +164,9 @@ class Trainer:
             row["train/episode_return"] = self.last_episode_return
         self._check_row(row)
         self.logger.log_train(row)
+
+    def _eval_return(self) -> float:
+        return self.last_eval
 
     def _evaluate(self) -> None:
         row = {"step": self.step, **run_episodes(self.agent, self.eval_env, self.eval_episodes,
