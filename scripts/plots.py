@@ -20,8 +20,16 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.signal import savgol_filter  # noqa: E402
 
-from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs,  # noqa: E402
-                                   group_runs, ordered)
+from scripts.sweep_results import (  # noqa: E402
+    ALGO_ORDER,
+    TASK_ORDER,
+    Run,
+    algo_label,
+    find_runs,
+    group_runs,
+    ordered,
+    print_written,
+)
 
 SMOOTH_WINDOW = 7      # evaluation points in the Savitzky-Golay window (paper)
 SMOOTH_ORDER = 2       # polynomial order of the filter (paper)
@@ -87,14 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_dir", type=Path, help="a sweep folder, e.g. runs/paper_table1")
     parser.add_argument("--out", type=Path, help="where the PNGs go (default: <sweep folder>/plots)")
     args = parser.parse_args(argv)
-    try:
-        paths = plot_sweep(args.sweep_dir, args.out or args.sweep_dir / "plots")
-    except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path)
-    return 0
+    return print_written(lambda: plot_sweep(args.sweep_dir, args.out or args.sweep_dir / "plots"))
 
 
 if __name__ == "__main__":

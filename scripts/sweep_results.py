@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -29,6 +30,19 @@ ALGO_LABELS = {"sac_gaussian": "SAC", "sac_nf": "SAC-NF", "sac_ar_dae": "SAC-AR-
 
 class SweepError(Exception):
     """A sweep folder the scripts cannot read; the message says what to pass instead."""
+
+
+def print_written(write: Callable[[], list[Path]], errors: tuple[type[Exception], ...] = (SweepError,)) -> int:
+    """A report command's ending: run `write`, print each file it wrote and return 0, or print its error in one
+    line and return 1."""
+    try:
+        paths = write()
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for path in paths:
+        print(path)
+    return 0
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,18 @@ import pandas as pd
 
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from scripts.plots import plot_task, save_figure
-from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
-                                   ordered, read_curve)
+from scripts.sweep_results import (
+    ALGO_ORDER,
+    TASK_ORDER,
+    Run,
+    SweepError,
+    algo_label,
+    find_runs,
+    group_runs,
+    ordered,
+    print_written,
+    read_curve,
+)
 from scripts.tables import STD_DDOF, seed_statistic
 
 DEFAULT_OUT = Path("docs/validation")
@@ -244,15 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the report's folder (default {DEFAULT_OUT})")
     parser.add_argument("--preamble", type=Path, help="a Markdown file whose text opens README.md, verbatim")
     args = parser.parse_args(argv)
-    try:
-        preamble = args.preamble.read_text() if args.preamble else ""
-        paths = write_report(args.sweep_dir, args.out, preamble)
-    except (SweepError, OSError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    for path in paths:
-        print(path)
-    return 0
+    return print_written(lambda: write_report(args.sweep_dir, args.out,
+                                              args.preamble.read_text() if args.preamble else ""),
+                         errors=(SweepError, OSError))
 
 
 if __name__ == "__main__":
