@@ -15,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from algos.estimators.ar_dae import STANDARDIZE
 from algos.networks import ACTIVATIONS
+from algos.policies.gaussian import LOG_STD_MAPS
 from runner.errors import RunError
 from runner.sinks import SINKS
 
@@ -112,7 +113,8 @@ PARAMETERS: dict[str, Rule] = {
     "lr": POSITIVE, "perturb_step": POSITIVE, "eta": POSITIVE, "weight_power": POSITIVE, "weight_max": POSITIVE,
     "scale": POSITIVE, "delta_scale": POSITIVE, "weight_rate": real(0.0), "noise_std": real(0.0),
     "output_init_std": real(0.0, open_low=True, nullable=True),
-    "log_std_min": real(), "log_std_max": real(), "proposal_log_var": real(),
+    "log_std_min": real(), "log_std_max": real(), "log_std_map": Rule("text", choices=LOG_STD_MAPS, nullable=True),
+    "proposal_log_var": real(),
     "jacobian_clamping": FLAG, "squash_before_clamping": FLAG,
 }
 PARAMETER_NODES = ("algo.policy", "entropy")

@@ -1,0 +1,48 @@
+"""What the single-seed Trainer and the GroupTrainer share: the loop's settings, its progress bar, and what follows
+each environment step."""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+from tqdm import tqdm
+
+from runner.interrupt import StopRequest
+
+
+class TrainingSchedule:
+    """The step loop's schedule. A subclass provides `agent`, `buffer`, `_log_train(metrics, timer)`,
+    `_evaluate()` and `_eval_return()`, and calls `_set_schedule` in its constructor."""
+
+    def _set_schedule(self, *, total_steps: int, warmup_steps: int, batch_size: int, eval_every: int,
+                      eval_episodes: int, eval_deterministic: bool, log_every: int, checkpoint_every: int,
+                      diagnostic_states: int, diagnostic_samples: int, knn_k: int, progress: bool,
+                      stop: StopRequest | None) -> None:
+        self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
+        self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
+        self.log_every, self.checkpoint_every = log_every, checkpoint_every
+        self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
+        self.progress, self.stop = progress, stop
+        self.step = self.updates = 0
+        self.next_checkpoint = checkpoint_every
+        self.resumed_from: int | None = None
+        self.checkpoint_step: int | None = None  # step of the newest checkpoint on disk
+
+    def _progress_bar(self) -> tqdm:
+        """Steps done of `total_steps` on stderr; refreshed every second on a terminal, every 30 s in a log."""
+        return tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
+                    dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
+
+    def _after_step(self, metrics: dict[str, torch.Tensor] | None, timer, bar: tqdm) -> dict[str, torch.Tensor] | None:
+        """One update once warm-up is over and the buffer holds a batch (a train row every `log_every` updates),
+        then an evaluation every `eval_every` steps and at the last. Returns the newest update's metrics."""
+        if self.step > self.warmup_steps and self.buffer.size >= self.batch_size:
+            metrics = self.agent.update(self.buffer.sample(self.batch_size))
+            self.updates += 1
+            if self.updates % self.log_every == 0:
+                self._log_train(metrics, timer)
+        if self.step % self.eval_every == 0 or self.step == self.total_steps:
+            self._evaluate()
+            bar.set_postfix(eval_return=f"{self._eval_return():.1f}")
+        return metrics
