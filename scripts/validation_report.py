@@ -136,6 +136,43 @@ def results_table(runs: list[Run]) -> str:
     return "## Results\n\n" + TABLE_HEADER + "\n" + "\n".join(rows) + "\n\n" + TABLE_NOTES
 
 
+REFERENCE = "sb3_sac"
+REFERENCE_HEADER = ("| task | algorithm | mean max average return | SB3 SAC's mean − 2 SE | margin "
+                    "| at least the bar |\n| --- | --- | ---: | ---: | ---: | --- |")
+
+
+def reference_bar(max_returns: list[float]) -> float | None:
+    """The reference's mean max return minus two standard errors of that mean (sample std, ddof=1, over the
+    square root of the seed count); None with fewer than two seeds."""
+    if len(max_returns) < 2:
+        return None
+    values = np.asarray(max_returns, dtype=float)
+    return float(values.mean() - 2 * values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def reference_check(runs: list[Run]) -> str:
+    """Each algorithm's mean max average return against the SB3 reference's mean minus two standard errors, per
+    task that has the reference; empty when no task has it."""
+    groups = group_runs(runs)
+    rows = []
+    for task in ordered({t for t, _ in groups}, TASK_ORDER):
+        if (task, REFERENCE) not in groups:
+            continue
+        bar = reference_bar([summarize(run).max_return for run in groups[(task, REFERENCE)]])
+        for algo in ordered({a for t, a in groups if t == task and a != REFERENCE}, ALGO_ORDER):
+            mean = float(np.mean([summarize(run).max_return for run in groups[(task, algo)]]))
+            cells = [task, algo_label(algo), f"{mean:.{RETURN_DECIMALS}f}"]
+            cells += (["–", "–", "–"] if bar is None else [f"{bar:.{RETURN_DECIMALS}f}",
+                                                            f"{mean - bar:+.{RETURN_DECIMALS}f}",
+                                                            "yes" if mean >= bar else "no"])
+            rows.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        return ""
+    return ("## Against SB3 SAC\n\n" + REFERENCE_HEADER + "\n" + "\n".join(rows) + "\n\n"
+            "The bar is SB3 SAC's mean max average return over its seeds minus two standard errors of that mean "
+            "(sample std over the square root of the seed count); `–` where the reference has fewer than two seeds.\n")
+
+
 def read_entropy(run: Run) -> pd.DataFrame:
     """step and the drawn entropy columns the run's eval.csv has, one row per step (the last of a repeated one)."""
     path = run.folder / EVAL_FILE
@@ -244,7 +281,8 @@ def write_report(sweep_dir: Path, out_dir: Path, preamble: str = "") -> list[Pat
             figures.append(entropy)
     copies = [path for run in sorted(runs, key=lambda r: (r.task, r.algo, r.seed)) for path in copy_logs(run, out_dir)]
     readme = out_dir / "README.md"
-    readme.write_text(readme_text(preamble, results_table(runs), figure_section(figures, out_dir, sweep_dir)))
+    tables = results_table(runs) + "\n" + reference_check(runs)
+    readme.write_text(readme_text(preamble, tables, figure_section(figures, out_dir, sweep_dir)))
     return [readme, *figures, *copies]
 
 

@@ -92,6 +92,24 @@ def test_table_to_the_digit(sweep: Path) -> None:
     assert "approximate" in text and "time/env_steps_per_s" in text
 
 
+# Against SB3 SAC: hopper's reference max [6, 8], mean 7, sample std sqrt(2), SE sqrt(2)/sqrt(2) = 1 -> bar 5;
+# walker2d's reference has one seed: no bar.
+REFERENCE_ROWS = """\
+| hopper | SAC | 40.0 | 5.0 | +35.0 | yes |
+| hopper | SAC-Flow-VI | 30.0 | 5.0 | +25.0 | yes |
+| walker2d | SAC | 7.0 | – | – | – |
+"""
+
+
+def test_reference_check_to_the_digit(sweep: Path) -> None:
+    text = report.reference_check(find_runs(sweep))
+    assert text.startswith("## Against SB3 SAC\n\n| task | algorithm | mean max average return |")
+    assert REFERENCE_ROWS in text
+    assert report.reference_bar([6.0, 8.0]) == pytest.approx(5.0)
+    assert report.reference_bar([100.0, 300.0, 200.0]) == pytest.approx(200.0 - 2 * 100.0 / 3 ** 0.5)
+    assert report.reference_bar([6.0]) is None
+
+
 def test_train_time(tmp_path: Path) -> None:
     path = tmp_path / "train.csv"
     assert report.train_time(path) is None
@@ -130,7 +148,7 @@ def test_report_folder(sweep: Path, tmp_path: Path, capsys) -> None:
         assert copy.read_bytes() == (sweep / copy.relative_to(out / "runs")).read_bytes()
     readme = (out / "README.md").read_text()
     assert readme.startswith("# Validation\n\nWhat was run, *verbatim*.\n\n## Results\n")
-    assert TABLE_ROWS in readme
+    assert TABLE_ROWS in readme and REFERENCE_ROWS in readme
     assert "![entropy_hopper](entropy_hopper.png)" in readme and "![returns_walker2d](returns_walker2d.png)" in readme
 
 
