@@ -31,7 +31,7 @@ class GaussianPolicy(Policy):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_dim: int = 256, depth: int = 2,
                  activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0,
-                 log_std_map: str | None = None, members: Members | None = None):
+                 members: Members | None = None, *, log_std_map: str | None = None):
         super().__init__(obs_dim, act_dim, members)
         if log_std_map not in (None, *LOG_STD_MAPS):
             raise ValueError(f"log_std_map must be one of {LOG_STD_MAPS} or None (tanh), got {log_std_map!r}")

@@ -58,8 +58,9 @@ class NormalizingFlowPolicy(GaussianPolicy):
 
     def __init__(self, obs_dim: int, act_dim: int, num_flows: int = 4, hidden_dim: int = 256, depth: int = 2,
                  activation: str = "relu", log_std_min: float = -5.0, log_std_max: float = 2.0,
-                 members: Members | None = None):
-        super().__init__(obs_dim, act_dim, hidden_dim, depth, activation, log_std_min, log_std_max, members)
+                 members: Members | None = None, *, log_std_map: str | None = None):
+        super().__init__(obs_dim, act_dim, hidden_dim, depth, activation, log_std_min, log_std_max, members,
+                         log_std_map=log_std_map)
         group = None if members is None else members.size
         self.flows = nn.ModuleList(RadialFlow(act_dim, group) for _ in range(num_flows))
 
