@@ -11,9 +11,9 @@ warm-up, evaluation interval and episodes, and the SAC settings come from there.
 seed) may be given a single value to run part of the sweep. Matched settings: actor and critics of
 `algo.policy.depth` x `hidden_dim` ReLU layers, `sac.critic.num_members` critics, batch, Adam step size, gamma,
 tau, one gradient step per env step after `warmup_steps` uniform-random actions, alpha fixed at `sac.alpha`
-(SB3's default tunes it; `sac.autotune_alpha=true` tunes both from the same start). Not matched: SB3 clamps the
-policy's log-std to [-20, 2] where ours squashes it smoothly into [-5, 2]. Evaluation episodes are seeded exactly
-as ours (runner/evaluation.py). An interrupted reference run starts over (its old files move to `.previous/`):
+(SB3's default tunes it; `sac.autotune_alpha=true` tunes both from the same start), the policy's log-std clamped to
+[-20, 2] (ours by default; not with `algo.policy.log_std_map=tanh`). Not matched: SB3 adds 1e-6 inside its
+log(1 - tanh(x)^2), where ours is exact. Evaluation episodes are seeded exactly as ours (runner/evaluation.py). An interrupted reference run starts over (its old files move to `.previous/`):
 SB3 saves no exact mid-run state here, and a run is minutes.
 """
 
