@@ -34,7 +34,8 @@ class TrainingSchedule:
         return tqdm(total=self.total_steps, initial=self.step, disable=not self.progress, unit="step",
                     dynamic_ncols=True, mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr)
 
-    def _after_step(self, metrics: dict[str, torch.Tensor] | None, timer, bar: tqdm) -> dict[str, torch.Tensor] | None:
+    def _after_step(self, metrics: dict[str, torch.Tensor] | None, timer,
+                    bar: tqdm) -> dict[str, torch.Tensor] | None:
         """One update once warm-up is over and the buffer holds a batch (a train row every `log_every` updates),
         then an evaluation every `eval_every` steps and at the last. Returns the newest update's metrics."""
         if self.step > self.warmup_steps and self.buffer.size >= self.batch_size:

@@ -21,10 +21,10 @@ def bounded_log_std(raw: torch.Tensor, log_std_min: float, log_std_max: float) -
 class GaussianPolicy(Policy):
     """x = mean(s) + std(s) * eps, with log-std bounded to [log_std_min, log_std_max].
 
-    `log_std_map` says how: "tanh" (the default; CleanRL's) squashes the raw output smoothly, so a fresh network
-    starts at the middle of the range and gradients never vanish at a bound; "clip" (Stable-Baselines3's and
-    Haarnoja et al.'s, with bounds -20 and 2) takes the raw output as the log-std and clamps it, so a fresh network
-    starts near std 1.
+    `log_std_map` says how: "tanh" (None here; CleanRL's) squashes the raw output smoothly, so a fresh network
+    starts at the middle of the range and gradients never vanish at a bound; "clip" (conf/algo/sac_gaussian.yaml's
+    default, with bounds -20 and 2, as the AR-DAE authors' code, Haarnoja et al. and Stable-Baselines3 have it)
+    takes the raw output as the log-std and clamps it, so a fresh network starts near std 1.
     """
 
     exact_density = True
