@@ -275,8 +275,8 @@ def seeds_table(algos: list[str], args: argparse.Namespace) -> None:
             print(f"round {round_ + 1}: {algo:14s} one seed {results['single'][0]:7.1f} updates/s, {args.seeds} seeds "
                   f"{results['group'][0]:7.1f} member-updates/s{apart}", flush=True)
     cfg = compose_config(algos[0], args.env, args.updates_only, args.warmup, args.override)
-    where = (torch.cuda.get_device_name(resolve_device(cfg.device)) if resolve_device(cfg.device).type == "cuda"
-             else f"{torch.get_num_threads()} CPU threads")
+    device = resolve_device(cfg.device)
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{torch.get_num_threads()} CPU threads"
     print(f"\n{cfg.env.id}, {where} for one seed and the group, compile={cfg.compile}, {args.updates_only} "
           f"updates alone per measurement, medians of {args.rounds} rounds; ratios are medians of per-round ratios. "
           + ("" if args.no_apart else f"{args.seeds} processes: single-seed processes on one thread each, "

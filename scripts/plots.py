@@ -20,16 +20,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy.signal import savgol_filter  # noqa: E402
 
-from scripts.sweep_results import (  # noqa: E402
-    ALGO_ORDER,
-    TASK_ORDER,
-    Run,
-    algo_label,
-    find_runs,
-    group_runs,
-    ordered,
-    print_written,
-)
+from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, algo_label, find_runs, group_runs,  # noqa: E402
+                                   ordered, print_written)
 
 SMOOTH_WINDOW = 7      # evaluation points in the Savitzky-Golay window (paper)
 SMOOTH_ORDER = 2       # polynomial order of the filter (paper)

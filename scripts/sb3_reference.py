@@ -13,8 +13,9 @@ seed) may be given a single value to run part of the sweep. Matched settings: ac
 tau, one gradient step per env step after `warmup_steps` uniform-random actions, alpha fixed at `sac.alpha`
 (SB3's default tunes it; `sac.autotune_alpha=true` tunes both from the same start), the policy's log-std clamped to
 [-20, 2] (ours by default; not with `algo.policy.log_std_map=tanh`). Not matched: SB3 adds 1e-6 inside its
-log(1 - tanh(x)^2), where ours is exact. Evaluation episodes are seeded exactly as ours (runner/evaluation.py). An interrupted reference run starts over (its old files move to `.previous/`):
-SB3 saves no exact mid-run state here, and a run is minutes.
+log(1 - tanh(x)^2), where ours is exact. Evaluation episodes are seeded exactly as ours (runner/evaluation.py).
+An interrupted reference run starts over (its old files move to `.previous/`): SB3 saves no exact mid-run state
+here, and a run is minutes.
 """
 
 from __future__ import annotations

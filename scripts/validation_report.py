@@ -24,18 +24,8 @@ import pandas as pd
 
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from scripts.plots import plot_task, save_figure
-from scripts.sweep_results import (
-    ALGO_ORDER,
-    TASK_ORDER,
-    Run,
-    SweepError,
-    algo_label,
-    find_runs,
-    group_runs,
-    ordered,
-    print_written,
-    read_curve,
-)
+from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
+                                   ordered, print_written, read_curve)
 from scripts.tables import STD_DDOF, seed_statistic
 
 DEFAULT_OUT = Path("docs/validation")
