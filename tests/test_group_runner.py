@@ -60,7 +60,8 @@ def test_a_member_trains_as_the_single_run_of_its_seed(runs):
 
     Not equal for the whole run: the group's batched matmul sums in another order than nn.Linear's, a
     difference in the last bits that the env, fed the actions, amplifies; by the 400th update the losses differ
-    in the third digit and the eval returns by a step or two.
+    in the third digit and the eval returns by a step or two. On a CUDA GPU (`device=auto` takes it) the batched
+    and the single kernels round apart by more, so the first 200 updates are held to 1e-2 there, 1e-4 on a CPU.
     """
     root, _ = runs
     member, single = run_folder(root, "group", seed=1), run_folder(root, "single", seed=1)
@@ -68,8 +69,9 @@ def test_a_member_trains_as_the_single_run_of_its_seed(runs):
     for field in ("obs", "action", "reward", "next_obs", "terminated"):
         assert torch.equal(ours[field][:300], theirs[field][:300]), field
     first, expected = read_csv(member / "train.csv")[0], read_csv(single / "train.csv")[0]
+    rel = 1e-2 if torch.cuda.is_available() else 1e-4
     for key in ("train/critic_loss", "train/q_mean", "train/actor_loss", "train/entropy"):
-        assert float(first[key]) == pytest.approx(float(expected[key]), rel=1e-4), key
+        assert float(first[key]) == pytest.approx(float(expected[key]), rel=rel), key
 
 
 def test_a_single_seed_command_does_not_take_over_a_member_folder(runs):
