@@ -21,6 +21,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from scripts.plots import plot_task, save_figure
@@ -128,7 +129,7 @@ def results_table(runs: list[Run]) -> str:
 
 REFERENCE = "sb3_sac"
 REFERENCE_HEADER = ("| task | algorithm | mean max average return | SB3 SAC's mean − 2 SE | margin "
-                    "| at least the bar |\n| --- | --- | ---: | ---: | ---: | --- |")
+                    "| at least the bar | Welch p |\n| --- | --- | ---: | ---: | ---: | --- | ---: |")
 
 
 def reference_bar(max_returns: list[float]) -> float | None:
@@ -140,6 +141,14 @@ def reference_bar(max_returns: list[float]) -> float | None:
     return float(values.mean() - 2 * values.std(ddof=1) / np.sqrt(len(values)))
 
 
+def welch_p(ours: list[float], reference: list[float]) -> float | None:
+    """Two-sided p-value of Welch's t-test for equal means (unequal variances); None unless both sides have two
+    seeds or more and some spread. Tells a miss of the bar that seed noise explains from one it does not."""
+    if min(len(ours), len(reference)) < 2 or (np.ptp(ours) == 0 and np.ptp(reference) == 0):
+        return None
+    return float(stats.ttest_ind(ours, reference, equal_var=False).pvalue)
+
+
 def reference_check(runs: list[Run]) -> str:
     """Each algorithm's mean max average return against the SB3 reference's mean minus two standard errors, per
     task that has the reference; empty when no task has it."""
@@ -148,19 +157,26 @@ def reference_check(runs: list[Run]) -> str:
     for task in ordered({t for t, _ in groups}, TASK_ORDER):
         if (task, REFERENCE) not in groups:
             continue
-        bar = reference_bar([summarize(run).max_return for run in groups[(task, REFERENCE)]])
+        reference = [summarize(run).max_return for run in groups[(task, REFERENCE)]]
+        bar = reference_bar(reference)
         for algo in ordered({a for t, a in groups if t == task and a != REFERENCE}, ALGO_ORDER):
-            mean = float(np.mean([summarize(run).max_return for run in groups[(task, algo)]]))
+            ours = [summarize(run).max_return for run in groups[(task, algo)]]
+            mean = float(np.mean(ours))
             cells = [task, algo_label(algo), f"{mean:.{RETURN_DECIMALS}f}"]
             cells += (["–", "–", "–"] if bar is None else [f"{bar:.{RETURN_DECIMALS}f}",
                                                             f"{mean - bar:+.{RETURN_DECIMALS}f}",
                                                             "yes" if mean >= bar else "no"])
+            p_value = welch_p(ours, reference)
+            cells.append("–" if p_value is None else f"{p_value:.2f}")
             rows.append("| " + " | ".join(cells) + " |")
     if not rows:
         return ""
     return ("## Against SB3 SAC\n\n" + REFERENCE_HEADER + "\n" + "\n".join(rows) + "\n\n"
             "The bar is SB3 SAC's mean max average return over its seeds minus two standard errors of that mean "
-            "(sample std over the square root of the seed count); `–` where the reference has fewer than two seeds.\n")
+            "(sample std over the square root of the seed count); `–` where the reference has fewer than two seeds. "
+            "*Welch p*: the two-sided p-value of Welch's t-test that the algorithm's and SB3 SAC's max average "
+            "returns have the same mean; a miss with a large p is one that seed noise explains at these seed counts "
+            "(`–` where either side has fewer than two seeds).\n")
 
 
 def read_entropy(run: Run) -> pd.DataFrame:

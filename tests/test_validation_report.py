@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from scipy import stats
 
 from scripts import validation_report as report
 from scripts.sweep_results import find_runs, group_runs
@@ -93,11 +94,14 @@ def test_table_to_the_digit(sweep: Path) -> None:
 
 
 # Against SB3 SAC: hopper's reference max [6, 8], mean 7, sample std sqrt(2), SE sqrt(2)/sqrt(2) = 1 -> bar 5;
-# walker2d's reference has one seed: no bar.
+# walker2d's reference has one seed: no bar, no test.
+# Welch, by hand: SAC [30, 50] against [6, 8]: variances of the means 200/2 + 2/2 = 101, t = 33 / sqrt(101),
+# Welch-Satterthwaite df = 101^2 / ((200/2)^2 / 1 + (2/2)^2 / 1) = 10201 / 10001 -> p = 0.184;
+# Flow-VI [25, 35]: 50/2 + 1 = 26, t = 23 / sqrt(26), df = 26^2 / (25^2 + 1) = 676 / 626 -> p = 0.125.
 REFERENCE_ROWS = """\
-| hopper | SAC | 40.0 | 5.0 | +35.0 | yes |
-| hopper | SAC-Flow-VI | 30.0 | 5.0 | +25.0 | yes |
-| walker2d | SAC | 7.0 | – | – | – |
+| hopper | SAC | 40.0 | 5.0 | +35.0 | yes | 0.18 |
+| hopper | SAC-Flow-VI | 30.0 | 5.0 | +25.0 | yes | 0.12 |
+| walker2d | SAC | 7.0 | – | – | – | – |
 """
 
 
@@ -108,6 +112,9 @@ def test_reference_check_to_the_digit(sweep: Path) -> None:
     assert report.reference_bar([6.0, 8.0]) == pytest.approx(5.0)
     assert report.reference_bar([100.0, 300.0, 200.0]) == pytest.approx(200.0 - 2 * 100.0 / 3 ** 0.5)
     assert report.reference_bar([6.0]) is None
+    assert report.welch_p([30.0, 50.0], [6.0, 8.0]) == pytest.approx(
+        2 * stats.t.sf(33 / 101 ** 0.5, 10201 / 10001))
+    assert report.welch_p([30.0, 50.0], [6.0]) is None and report.welch_p([1.0, 1.0], [2.0, 2.0]) is None
 
 
 def test_train_time(tmp_path: Path) -> None:
