@@ -18,9 +18,9 @@ def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
     glibc serves an allocation above its mmap threshold (which adapts, but never beyond 32 MiB) with new pages
     and unmaps them on free, so every new large tensor page-faults on first touch and the kernel zeroes it.
     AR-DAE's [256 x 128, 256] activations are 32 MiB each, so its psi update pays that on every layer (README,
-    "Threads", has the measurement). Raising the mmap and trim thresholds keeps freed
-    blocks in the heap for the next tensor of that size; the process keeps its peak memory instead of returning
-    it. Returns whether the allocator accepted the settings (False off glibc, where nothing changes).
+    "Threads", has the measurement). Raising the mmap and trim thresholds keeps freed blocks in the heap for the
+    next tensor of that size; the process keeps its peak memory instead of returning it. Returns whether the
+    allocator accepted the settings (False off glibc, where nothing changes).
     """
     if not sys.platform.startswith("linux"):
         return False
