@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -56,7 +57,10 @@ class ContextMLP(nn.Module):
     """An MLP over the concatenation [x, c] whose first layer is split into W_x x + W_c c.
 
     When many x share one context c (many samples per state), W_c c is computed once per context row by
-    `project_context` and broadcast, instead of once per sample: the same function, far fewer FLOPs.
+    `project_context` and broadcast, instead of once per sample: the same function, far fewer FLOPs. It also
+    starts as that function: both halves and the bias are drawn as nn.Linear draws the single layer over the
+    concatenation, with the bound 1/sqrt(in_dim + context_dim) of the full fan-in (each half's own, smaller fan-in
+    would start the x weights several times wider).
     """
 
     def __init__(self, in_dim: int, context_dim: int, out_dim: int, hidden_dim: int = 256, depth: int = 2,
@@ -66,6 +70,9 @@ class ContextMLP(nn.Module):
             raise ValueError(f"ContextMLP needs at least one hidden layer, got depth={depth}")
         self.input_layer = linear(in_dim, hidden_dim, members=members)
         self.context_layer = linear(context_dim, hidden_dim, bias=False, members=members)
+        bound = 1.0 / math.sqrt(in_dim + context_dim)
+        for tensor in (self.input_layer.weight, self.input_layer.bias, self.context_layer.weight):
+            nn.init.uniform_(tensor, -bound, bound)
         self.activation = ACTIVATIONS[activation]()
         self.trunk = mlp(hidden_dim, out_dim, hidden_dim, depth - 1, activation, members)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from algos.estimators.ar_dae import STANDARDIZE
+from algos.estimators.ar_dae import CALIBRATION_METHODS, STANDARDIZE
 from algos.networks import ACTIVATIONS
 from algos.policies.gaussian import LOG_STD_MAPS
 from runner.errors import RunError
@@ -109,6 +109,7 @@ PARAMETERS: dict[str, Rule] = {
     "depth": whole(0), "encoder_depth": whole(0), "head_depth": whole(0), "state_encoder_depth": whole(0),
     "action_encoder_depth": whole(0), "standardize": Rule("text", choices=STANDARDIZE),
     "min_spread": POSITIVE, "proposal_width": POSITIVE, "target_calibration": FLAG, "calibration_momentum": UNIT,
+    "calibration_method": Rule("text", choices=CALIBRATION_METHODS),
     "num_flows": whole(0),
     "lr": POSITIVE, "perturb_step": POSITIVE, "eta": POSITIVE, "weight_power": POSITIVE, "weight_max": POSITIVE,
     "scale": POSITIVE, "delta_scale": POSITIVE, "weight_rate": real(0.0), "noise_std": real(0.0),

@@ -200,11 +200,28 @@ def test_gaussian_transform_is_its_sampler_so_ar_dae_probes_its_true_spread():
     assert ARDAEEstimator.refusal(policy) is None
 
 
-def test_target_calibration_subtracts_the_running_mean_of_the_bonus_before_this_batch():
+def test_mean_calibration_is_the_count_weighted_mean_of_every_bonus_so_far_this_batch_included():
+    """The authors' cumulative mean: the first batch's mean as it is, then B = (n B + b m) / (n + b), used after
+    it takes in the batch. Hand-computed: batches of 2, 2 and 4 with means 2, 4 and -1 give B = 2, 3 and 1."""
+    policy = ImplicitPolicy(5, 2, noise_dim=4, hidden_dim=8, head_dim=8)
+    estimator = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4,
+                               target_calibration=True)
+    assert estimator.calibration_method == "mean"
+    batches = [torch.tensor([1.0, 3.0]), torch.tensor([5.0, 3.0]), torch.tensor([-1.0, 0.0, -2.0, -1.0])]
+    shifts = [float(estimator.target_shift(bonus)) for bonus in batches]
+    assert shifts == pytest.approx([2.0, 3.0, 1.0])
+    assert float(estimator.calibration_count) == 8.0
+    restored = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4,
+                              target_calibration=True)
+    restored.load_state_dict(estimator.state_dict())
+    assert float(restored.target_shift(torch.tensor([8.5, 8.5]))) == pytest.approx((8 * 1.0 + 2 * 8.5) / 10)
+
+
+def test_ema_calibration_subtracts_the_running_mean_of_the_bonus_before_this_batch():
     """B_0 = 0 and B_k = B_(k-1) + m (mean bonus - B_(k-1)); the k-th target is shifted by B_(k-1)."""
     policy = ImplicitPolicy(5, 2, noise_dim=4, hidden_dim=8, head_dim=8)
     estimator = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4,
-                               target_calibration=True, calibration_momentum=0.25)
+                               target_calibration=True, calibration_method="ema", calibration_momentum=0.25)
     bonus = torch.tensor([1.0, 3.0])  # mean 2
     shifts = [float(estimator.target_shift(bonus)) for _ in range(3)]
     assert shifts == pytest.approx([0.0, 0.5, 0.875])

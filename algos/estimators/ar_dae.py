@@ -17,6 +17,7 @@ from algos.optim import Adam
 from algos.policies.base import SAMPLES, Policy, PolicySample
 
 STANDARDIZE = ("scale_free", "fixed")
+CALIBRATION_METHODS = ("mean", "ema")
 
 
 def input_gradient(values: torch.Tensor, inputs: torch.Tensor, create_graph: bool) -> torch.Tensor:
@@ -118,7 +119,11 @@ class ARDAEEstimator(EntropyEstimator):
     target_calibration: subtract from the critic target a running mean B of its entropy bonus, so the target is
         centred (Lim et al. 2020, AR-DAE, Appendix G.2, with the sign of the authors' code: the paper's formula
         read literally doubles the bonus instead of centring it).
-    calibration_momentum: B's exponential-average rate.
+    calibration_method: how B runs. "mean", the authors' code (lim0606/pytorch-ardae-rl, model.py, QNetwork's
+        mean update with --mean-upd-method avg): the mean over every transition seen so far, this batch included
+        before B is used, the first batch's mean taken as it is. "ema": an exponential average at
+        `calibration_momentum`, starting from 0 and used before it takes in this batch.
+    calibration_momentum: B's exponential-average rate ("ema" only).
     """
 
     requires = SAMPLES
@@ -128,13 +133,15 @@ class ARDAEEstimator(EntropyEstimator):
                  min_spread: float = 1e-6, delta_scale: float = 0.1, num_actions: int = 128, num_sigmas: int = 1,
                  num_updates: int = 1, lr: float = 3e-4, num_proposal: int = 100, proposal_width: float = 1.5,
                  proposal_log_var: float = -2.0, action_encoder_depth: int = 0, target_calibration: bool = False,
-                 calibration_momentum: float = 0.005):
+                 calibration_method: str = "mean", calibration_momentum: float = 0.005):
         super().__init__(policy)
         if num_actions < 2 or num_updates < 1:
             raise ValueError(f"AR-DAE needs num_actions >= 2 (per-state spread) and num_updates >= 1, "
                              f"got {num_actions} and {num_updates}")
         if standardize not in STANDARDIZE:
             raise ValueError(f"standardize must be one of {STANDARDIZE}, got {standardize!r}")
+        if calibration_method not in CALIBRATION_METHODS:
+            raise ValueError(f"calibration_method must be one of {CALIBRATION_METHODS}, got {calibration_method!r}")
         self.act_dim = policy.act_dim
         self.psi = LogDensityNetwork(policy.obs_dim, policy.act_dim, hidden_dim, depth, state_encoder_depth,
                                      activation, action_encoder_depth, self.members)
@@ -152,19 +159,30 @@ class ARDAEEstimator(EntropyEstimator):
             self.proposal_std = proposal_width
         self.optim = Adam(self.psi.parameters(), lr)
         self.target_calibration = target_calibration
+        self.calibration_method = calibration_method
         self.calibration_momentum = calibration_momentum
         shape = () if self.members is None else (self.members.size,)
         self.register_buffer("calibration", torch.zeros(shape))  # B (one per member), saved with the estimator
+        # Transitions B has averaged so far ("mean"); float64 counts exactly far past a million-step run's batches.
+        self.register_buffer("calibration_count", torch.zeros(shape, dtype=torch.float64))
 
     def optimizers(self) -> dict[str, Adam]:
         return {"psi": self.optim}
 
     def target_shift(self, bonus: torch.Tensor) -> torch.Tensor | float:
-        """B before this batch, then B moves toward the batch's mean bonus (zero when calibration is off)."""
+        """B for this batch's targets (zero when calibration is off); see `calibration_method`."""
         if not self.target_calibration:
             return 0.0
-        shift = self.calibration.clone()
-        self.calibration.lerp_(member_mean(bonus, self.members), self.calibration_momentum)
+        batch_mean = member_mean(bonus, self.members)
+        if self.calibration_method == "ema":
+            shift = self.calibration.clone()
+            self.calibration.lerp_(batch_mean, self.calibration_momentum)
+        else:
+            batch_size = bonus.numel() if self.members is None else bonus.numel() // self.members.size
+            self.calibration_count += batch_size
+            weight = (batch_size / self.calibration_count).to(self.calibration.dtype)  # 1 at the first batch
+            self.calibration.lerp_(batch_mean, weight)
+            shift = self.calibration.clone()
         return shift if self.members is None else shift.unsqueeze(-1)
 
     @torch.no_grad()

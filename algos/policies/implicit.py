@@ -33,8 +33,8 @@ class ImplicitPolicy(Policy):
     hidden_dim, encoder_depth: width and number of Linear+activation layers of h(s).
     head_dim, head_depth: width and hidden layers of the MLP over [h(s), eps].
     activation: of every layer.
-    output_init_std: std of the normal initialisation of the last layer's weights (the authors use 1.0, which
-        starts the policy widely spread); None keeps PyTorch's default.
+    output_init_std: std of the normal initialisation of the last layer's weights (the authors' code uses 1.0);
+        None keeps PyTorch's default. How widely either starts the policy: `python -m scripts.init_spread`.
     jacobian_clamping: add the penalty of `penalty` to the actor loss.
     squash_before_clamping: measure the stretch on tanh(x), the bounded action, as the authors' code does, rather
         than on x.
