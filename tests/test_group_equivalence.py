@@ -43,7 +43,17 @@ def member_buffer(group_buffer: ReplayBuffer, g: int) -> ReplayBuffer:
 
 @pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
 def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
-    singles, rng_states, group = singles_and_group(pair, SEEDS)
+    assert_members_train_as_single_seeds(pair, "joint")
+
+
+def test_a_member_steps_its_critic_sequentially_as_its_single_seed_agent():
+    """Sequential critic steps zero the other Q network's slice of each ensemble tensor: in a group that is
+    still each member's own slice, so a member takes its single-seed agent's steps."""
+    assert_members_train_as_single_seeds(PAIRS[0], "sequential")
+
+
+def assert_members_train_as_single_seeds(pair, critic_update: str) -> None:
+    singles, rng_states, group = singles_and_group(pair, SEEDS, critic_update)
     group_buffer = filled_buffer(group.members, seed=9)
     for _ in range(UPDATES):
         group_metrics = group.update(group_buffer.sample(BATCH_SIZE))
