@@ -33,6 +33,8 @@ class SAC:
         al.'s AR-DAE code (lim0606/pytorch-ardae-rl, sac_ardae.py): one Adam over both Q networks, zero_grad then
         backward and step per Q loss, under a torch whose zero_grad zeroed gradients. Both losses come from one
         forward pass, as there.
+    target_squash_floor: floor of the tanh term of log pi in the critic's target (algos.squash.squashed_log_prob);
+        0 is exact, the AR-DAE authors' code uses 1e-7.
 
     Built from group modules (`members`, algos.members) it trains G seeds at once: batches [G, B, .], `act` takes
     [G, obs_dim], metrics are [G], and the loss it differentiates is the sum of the members' own means, so each
@@ -41,7 +43,7 @@ class SAC:
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
                  device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4,
-                 critic_update: str = "joint"):
+                 critic_update: str = "joint", target_squash_floor: float = 0.0):
         if critic_update not in CRITIC_UPDATES:
             raise ValueError(f"critic_update must be one of {CRITIC_UPDATES}, got {critic_update!r}")
         groups = {getattr(m.members, "size", None) for m in (policy, critic, temperature)}
@@ -57,6 +59,7 @@ class SAC:
         self.gamma = gamma
         self.tau = tau
         self.critic_update = critic_update
+        self.target_squash_floor = target_squash_floor
         self.critic_optim = Adam(self.critic.parameters(), lr)
         self.policy_optim = Adam(self.policy.parameters(), lr)
         self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
@@ -77,7 +80,7 @@ class SAC:
         alpha = self.temperature.alpha
 
         target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,
-                                    batch.terminated, alpha, self.gamma)
+                                    batch.terminated, alpha, self.gamma, self.target_squash_floor)
         target = target - self.estimator.target_shift(bonus)  # zero unless the estimator corrects its targets
         loss, metrics = critic_loss(self.critic, batch.obs, batch.action, target)
         if self.critic_update == "joint":
