@@ -23,16 +23,17 @@ def soft_target(
     terminated: torch.Tensor,
     alpha: torch.Tensor,
     gamma: float,
+    squash_floor: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """y = r + gamma * (1 - terminated) * (min_j Qbar_j(s', a') - alpha * log pi(a' given s')).
 
     Only termination stops the bootstrap: a time-limit truncation is stored as not terminated. Returns y and its
     entropy bonus gamma * (1 - terminated) * alpha * (-log pi(a' given s')), per transition, for an estimator that
-    corrects the target (EntropyEstimator.target_shift).
+    corrects the target (EntropyEstimator.target_shift). squash_floor: of log pi's tanh term (squashed_log_prob).
     """
     with torch.no_grad():
         sample = policy.sample(next_obs)
-        log_prob = squashed_log_prob(estimator.log_prob(next_obs, sample), sample.x)
+        log_prob = squashed_log_prob(estimator.log_prob(next_obs, sample), sample.x, squash_floor)
         next_q = target_critic(next_obs, torch.tanh(sample.x)).min(dim=-2).values
         alpha = per_member(alpha, log_prob)
         y = reward + gamma * (1.0 - terminated) * (next_q - alpha * log_prob)

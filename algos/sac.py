@@ -17,6 +17,8 @@ from algos.policies.base import Policy
 from algos.replay import Batch
 from algos.temperature import Temperature
 
+CRITIC_UPDATES = ("joint", "sequential")
+
 
 class SAC:
     """act(obs, eval_mode) and update(batch) -> metrics, with SAC's critic, actor, estimator, temperature and
@@ -25,6 +27,14 @@ class SAC:
     gamma: discount.
     tau: Polyak rate of the target critic.
     lr: Adam step size of every network.
+    critic_update: "joint" takes one Adam step on the ensemble's summed loss; "sequential" takes one step per
+        ensemble member, each on that member's own loss with every other member's gradient zeroed (not dropped),
+        so between its own steps a member still moves by Adam's momentum. Sequential is the critic step of Lim et
+        al.'s AR-DAE code (lim0606/pytorch-ardae-rl, sac_ardae.py): one Adam over both Q networks, zero_grad then
+        backward and step per Q loss, under a torch whose zero_grad zeroed gradients. Both losses come from one
+        forward pass, as there.
+    target_squash_floor: floor of the tanh term of log pi in the critic's target (algos.squash.squashed_log_prob);
+        0 is exact, the AR-DAE authors' code uses 1e-7.
 
     Built from group modules (`members`, algos.members) it trains G seeds at once: batches [G, B, .], `act` takes
     [G, obs_dim], metrics are [G], and the loss it differentiates is the sum of the members' own means, so each
@@ -32,7 +42,10 @@ class SAC:
     """
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
-                 device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4):
+                 device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4,
+                 critic_update: str = "joint", target_squash_floor: float = 0.0):
+        if critic_update not in CRITIC_UPDATES:
+            raise ValueError(f"critic_update must be one of {CRITIC_UPDATES}, got {critic_update!r}")
         groups = {getattr(m.members, "size", None) for m in (policy, critic, temperature)}
         if len(groups) != 1:
             raise ValueError(f"policy, critic and temperature must share one group size, got {groups}")
@@ -45,6 +58,8 @@ class SAC:
         self.temperature = temperature.to(device)
         self.gamma = gamma
         self.tau = tau
+        self.critic_update = critic_update
+        self.target_squash_floor = target_squash_floor
         self.critic_optim = Adam(self.critic.parameters(), lr)
         self.policy_optim = Adam(self.policy.parameters(), lr)
         self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
@@ -65,10 +80,13 @@ class SAC:
         alpha = self.temperature.alpha
 
         target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,
-                                    batch.terminated, alpha, self.gamma)
+                                    batch.terminated, alpha, self.gamma, self.target_squash_floor)
         target = target - self.estimator.target_shift(bonus)  # zero unless the estimator corrects its targets
         loss, metrics = critic_loss(self.critic, batch.obs, batch.action, target)
-        self._step(self.critic_optim, loss)
+        if self.critic_update == "joint":
+            self._step(self.critic_optim, loss)
+        else:
+            self._sequential_critic_steps(loss)
 
         with frozen(self._critic_params):  # the actor's backward pass needs no gradient for the critic's weights
             loss, actor_metrics, sample, log_prob = actor_loss(self.critic, self.policy, self.estimator, batch.obs,
@@ -93,6 +111,18 @@ class SAC:
         optim.zero_grad()
         total(loss).backward()
         optim.step()
+
+    def _sequential_critic_steps(self, loss: torch.Tensor) -> None:
+        """One Adam step per ensemble member. A member's parameters are its own slice of each ensemble tensor and
+        its loss reaches nothing else, so one backward pass gives every member its own loss's gradient; each step
+        keeps one member's slice of it and zeros the rest, as torch.optim.Adam sees a zeroed gradient."""
+        self.critic_optim.zero_grad()
+        total(loss).backward()
+        grads = [p.grad for p in self._critic_params]
+        for member_grads in self.critic.member_gradients(grads):
+            for param, grad in zip(self._critic_params, member_grads):
+                param.grad = grad
+            self.critic_optim.step()
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"policy": self.policy, "estimator": self.estimator, "critic": self.critic,

@@ -94,7 +94,8 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
     target_entropy = -float(act_dim) if sac.target_entropy is None else float(sac.target_entropy)
     temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy,
                               members=members)
-    agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr)
+    agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr,
+                critic_update=sac.critic_update, target_squash_floor=sac.target_squash_floor)
     if cfg.compile:
         agent.policy.compile()
         agent.critic.compile()

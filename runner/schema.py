@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from algos.estimators.ar_dae import CALIBRATION_METHODS, STANDARDIZE
 from algos.networks import ACTIVATIONS
 from algos.policies.gaussian import LOG_STD_MAPS
+from algos.sac import CRITIC_UPDATES
 from runner.errors import RunError
 from runner.sinks import SINKS
 
@@ -88,6 +89,7 @@ KEYS: dict[str, Rule] = {
     "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),
     "sac.gamma": UNIT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,
     "sac.autotune_alpha": FLAG, "sac.target_entropy": real(nullable=True),
+    "sac.critic_update": Rule("text", choices=CRITIC_UPDATES), "sac.target_squash_floor": real(0.0),
     "sac.critic._target_": TEXT, "sac.critic.hidden_dim": whole(1), "sac.critic.depth": whole(0),
     "sac.critic.num_members": whole(1),
     "sac.critic.activation": ACTIVATION,

@@ -42,24 +42,26 @@ PAIRS = FIT_PAIRS  # every pair the grid lets train
 PAIR_IDS = [f"{p}-{e.__name__}" for p, e in PAIRS]
 
 
-def make_agent(pair: tuple[str, type], members: Members | None) -> SAC:
+def make_agent(pair: tuple[str, type], members: Members | None, critic_update: str = "joint") -> SAC:
     """Alpha is tuned, so that the temperature is a trained, per-member parameter."""
     policy_name, estimator_cls = pair
     policy = POLICIES[policy_name](members)
     return SAC(policy, ESTIMATORS[estimator_cls](policy), DoubleQ(OBS_DIM, ACT_DIM, hidden_dim=HIDDEN, members=members),
-               Temperature(autotune=True, target_entropy=-float(ACT_DIM), members=members), CPU)
+               Temperature(autotune=True, target_entropy=-float(ACT_DIM), members=members), CPU,
+               critic_update=critic_update)
 
 
-def singles_and_group(pair: tuple[str, type], seeds: list[int]) -> tuple[list[SAC], list[torch.Tensor], SAC]:
+def singles_and_group(pair: tuple[str, type], seeds: list[int], critic_update: str = "joint"
+                      ) -> tuple[list[SAC], list[torch.Tensor], SAC]:
     """The single-seed agents as `torch.manual_seed(seed)` then building gives them, the global RNG state right
     after each build (where that single run's noise continues), and the group stacked from them whose member
     streams continue from those states."""
     singles, states = [], []
     for seed in seeds:
         torch.manual_seed(seed)
-        singles.append(make_agent(pair, None))
+        singles.append(make_agent(pair, None, critic_update))
         states.append(torch.get_rng_state())
-    group = make_agent(pair, Members.from_states(states))
+    group = make_agent(pair, Members.from_states(states), critic_update)
     stack_agents(group, singles)
     return singles, states, group
 

@@ -41,6 +41,8 @@ BAD_INPUTS = [
     (["resume=maybe"], "resume must be true or false, got 'maybe'"),
     (["+sac.momentum=0.9"], "sac.momentum is not a config key"),
     (["algo.policy.hidden_dim=0"], "algo.policy.hidden_dim must be a positive integer, got 0"),
+    (["sac.target_squash_floor=-1e-7"], "sac.target_squash_floor must be a number >= 0, got -1e-07"),
+    (["sac.critic_update=alternate"], "sac.critic_update must be one of joint, sequential"),
     (["sac.critic.activation=gelu"], "sac.critic.activation must be one of elu, relu, silu, softplus, tanh"),
     (["algo.policy.log_std_min=3"], "algo.policy.log_std_min (3.0) must be below algo.policy.log_std_max"),
     (["logger.mode=bogus"], "logger.mode must be one of offline, online, disabled, got 'bogus'"),

@@ -83,3 +83,22 @@ def test_paper_presets_run_paper_sizes_and_validation_runs_cpu_sizes():
     assert (table.scale.name, table.entropy.hidden_dim, table.entropy.num_actions) == ("paper", 256, 128)
     validation = compose_with("experiment=validation", "algo=sac_ar_dae", "env=hopper")
     assert (validation.scale.name, validation.entropy.hidden_dim, validation.entropy.num_actions) == ("cpu", 64, 16)
+
+
+@pytest.mark.parametrize("preset", ["paper_table1", "paper_table3"])
+@pytest.mark.parametrize("algo", ["sac_gaussian", "sac_nf", "sac_ar_dae"])
+def test_paper_presets_run_the_sac_core_as_the_ar_dae_authors_code(preset: str, algo: str):
+    cfg = compose_with(f"experiment={preset}", f"algo={algo}", "env=hopper")
+    assert (cfg.sac.critic_update, cfg.sac.target_squash_floor) == ("sequential", 1e-7)
+    assert (cfg.sac.alpha, cfg.sac.autotune_alpha, cfg.sac.lr, cfg.sac.batch_size) == (0.05, False, 3e-4, 256)
+    default = compose_with(f"algo={algo}", "env=hopper")
+    assert (default.sac.critic_update, default.sac.target_squash_floor) == ("joint", 0.0)
+
+
+@pytest.mark.parametrize("preset", ["paper_table1", "paper_table3"])
+def test_paper_presets_calibrate_hoppers_ar_dae_target_by_the_cumulative_mean(preset: str):
+    hopper = compose_with(f"experiment={preset}", "algo=sac_ar_dae", "env=hopper")
+    assert (hopper.entropy.target_calibration, hopper.entropy.calibration_method) == (True, "mean")
+    assert hopper.ar_dae_standardize == "fixed"
+    cheetah = compose_with(f"experiment={preset}", "algo=sac_ar_dae", "env=halfcheetah")
+    assert not cheetah.entropy.target_calibration

@@ -7,6 +7,10 @@ nn.Linear runs addmm, and the two kernels block and sum in different orders, so 
 (about 1e-8 after one update) and that drift grows slowly (about 1e-7 after a hundred). A gradient scaled by 1 / G
 (a mean over G * B), a member drawing another's noise or reading another's batch would instead differ at once, by
 far more than the tolerance.
+
+Drift can also jump: once a pre-activation sits within float noise of a ReLU's kink, group and single take
+different sides of it and one gradient differs outright (seed 8 does so at update 58 of SAC-flow K=1 with AR-DAE).
+The seeds below are two whose 100 updates meet no such kink in any pair; a bug shows at the first update.
 """
 
 import pytest
@@ -17,7 +21,7 @@ from algos.stacking import member_state_dict
 from tests.group_helpers import (ACT_DIM, BATCH_SIZE, BUFFER_SIZE, CPU, OBS_DIM, PAIR_IDS, PAIRS, filled_buffer,
                                  singles_and_group)
 
-SEEDS = [3, 8]
+SEEDS = [4, 7]
 UPDATES = 100
 
 
@@ -43,7 +47,17 @@ def member_buffer(group_buffer: ReplayBuffer, g: int) -> ReplayBuffer:
 
 @pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
 def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
-    singles, rng_states, group = singles_and_group(pair, SEEDS)
+    assert_members_train_as_single_seeds(pair, "joint")
+
+
+def test_a_member_steps_its_critic_sequentially_as_its_single_seed_agent():
+    """Sequential critic steps zero the other Q network's slice of each ensemble tensor: in a group that is
+    still each member's own slice, so a member takes its single-seed agent's steps."""
+    assert_members_train_as_single_seeds(PAIRS[0], "sequential")
+
+
+def assert_members_train_as_single_seeds(pair, critic_update: str) -> None:
+    singles, rng_states, group = singles_and_group(pair, SEEDS, critic_update)
     group_buffer = filled_buffer(group.members, seed=9)
     for _ in range(UPDATES):
         group_metrics = group.update(group_buffer.sample(BATCH_SIZE))

@@ -19,12 +19,12 @@ from algos.temperature import Temperature
 OBS, ACT = 6, 3
 
 
-def make_agent(autotune: bool = False) -> SAC:
+def make_agent(autotune: bool = False, target_squash_floor: float = 0.0) -> SAC:
     torch.manual_seed(0)
     policy = GaussianPolicy(OBS, ACT, hidden_dim=32)
     return SAC(policy, ExactEstimator(policy), DoubleQ(OBS, ACT, hidden_dim=32),
                Temperature(0.1, autotune=autotune, target_entropy=-float(ACT)), device=torch.device("cpu"),
-               tau=0.01)
+               tau=0.01, target_squash_floor=target_squash_floor)
 
 
 def make_batch(n: int = 64):
@@ -107,3 +107,19 @@ def test_alpha_rises_when_entropy_is_below_target():
     loss, _ = temperature.loss(torch.full((8,), 5.0))  # log pi = 5: entropy -5, far below the target 0
     loss.backward()
     assert temperature.log_alpha.grad < 0  # gradient descent raises log alpha
+
+
+def test_the_target_squash_floor_reaches_the_critic_target():
+    """With next actions saturated, the floored target's entropy bonus is capped: SAC.update passes its floor."""
+    batch = make_batch()
+    targets = {}
+    for floor in (0.0, 1e-7):
+        agent = make_agent(target_squash_floor=floor)
+        with torch.no_grad():
+            agent.policy.net[-1].bias[:ACT] = 40.0  # means far into tanh's flat tails
+        torch.manual_seed(5)
+        targets[floor] = agent.update(batch)["train/target_mean"]
+    exact, floored = targets[0.0], targets[1e-7]
+    # saturated actions have a huge density: the exact log pi grows without bound and drags the target down, the
+    # floored one stops at 16.1 nats per dimension
+    assert floored > exact + 10

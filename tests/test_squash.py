@@ -33,3 +33,12 @@ def test_tanh_log_det_stays_finite_where_the_naive_form_underflows():
     assert torch.allclose(stable[1:4].double(), naive[1:4], atol=1e-5)
     assert torch.isinf(torch.log(1 - torch.tanh(x[-1]) ** 2)).all()  # what the stable form avoids
     assert torch.allclose(stable[-1], torch.tensor(2 * (math.log(2) - 40.0)))
+
+
+def test_a_floor_caps_each_saturated_dimension_and_leaves_moderate_ones():
+    x = torch.tensor([[0.3, -1.2], [40.0, -40.0]])
+    log_prob_x = torch.tensor([-1.0, -1.0])
+    floored = squashed_log_prob(log_prob_x, x, floor=1e-7)
+    torch.testing.assert_close(floored[0], squashed_log_prob(log_prob_x, x)[0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(floored[1], torch.tensor(-1.0 - 2 * math.log(1e-7)))  # 16.1 nats per dimension
+    assert squashed_log_prob(log_prob_x, x)[1] > floored[1] + 100  # exact: about 2 * (2 * 40 - 2 log 2) each
