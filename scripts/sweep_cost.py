@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import resource
 import statistics
 import sys
@@ -41,6 +40,7 @@ from runner.identity import RunIdentity
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from runner.replay_store import ReplayStore
 from runner.validate import resolve_device
+from scripts.bench_checkpoint import in_own_process
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -148,25 +148,12 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
 
 
-def _worker(args: tuple, results) -> None:
+def measure_apart(cell: list[str], *args) -> dict:
+    """`measure` in a fresh process, so that its peak memory is its own; a failure ends the script in one line."""
     try:
-        results.put(measure(*args))
-    except BaseException as err:  # noqa: BLE001 - handed to the parent, which names the cell that failed
-        results.put(err)
-        raise
-
-
-def measure_apart(*args) -> dict:
-    """`measure` in a fresh process, so that its peak memory is its own."""
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
-    worker = context.Process(target=_worker, args=(args, results))
-    worker.start()
-    result = results.get()
-    worker.join()
-    if isinstance(result, BaseException):
-        raise SystemExit(f"error: measuring {' '.join(args[0])} failed: {type(result).__name__}: {result}")
-    return result
+        return in_own_process(measure, cell, *args)
+    except Exception as err:  # noqa: BLE001 - any failure of a cell's measurement is reported the same way
+        raise SystemExit(f"error: measuring {' '.join(cell)} failed: {type(err).__name__}: {err}") from None
 
 
 def project(cfg: DictConfig, m: dict, members: int, margin: float, launcher: DictConfig) -> dict:
