@@ -145,7 +145,7 @@ def row_bytes(path: Path) -> float:
 
 
 def device_name(device: torch.device) -> str:
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
 
 
 def measure_apart(cell: list[str], *args) -> dict:
@@ -210,8 +210,9 @@ def main() -> None:
     totals = {n: {"hours": 0.0, "disk": 0.0, "host": 0.0, "device": 0.0, "jobs": 0} for n in layouts}
     where = ""
     for cell, cfg in zip(cells, configs):
-        name = f"{cfg.algo.name}/{cfg.env.name}" + "".join(f" {o}" for o in cell
-                                                          if not o.startswith(("algo=", "env=", "experiment=")))
+        algo = next((o.split("=", 1)[1] for o in cell if o.startswith("algo=")), cfg.algo.name)
+        name = f"{algo}/{cfg.env.name}" + "".join(f" {o}" for o in cell
+                                                  if not o.startswith(("algo=", "env=", "experiment=")))
         for members in layouts:
             m = measure_apart(cell, args.updates, args.warmup, members)
             where = m["device"]
