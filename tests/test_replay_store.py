@@ -203,3 +203,28 @@ def test_networks_load_without_the_replay(tmp_path):
     (tmp_path / CHECKPOINT_NAME).unlink()
     with pytest.raises(RunError, match="no checkpoint"):
         load_networks(tmp_path, CPU)
+
+
+def test_group_members_save_and_restore_their_own_rows(tmp_path):
+    """Each member's folder gets its rows of the group's [G, capacity, width] storage, in the single-run format:
+    a member's checkpoint restores into a single buffer as the member's rows, and the group restores whole, from
+    chunk files or from the whole-buffer format."""
+    from algos.members import Members
+
+    group = ReplayBuffer(OBS, ACT, 10, CPU, members=Members.seeded([0, 1, 2]))
+    rng = np.random.default_rng(0)
+    for _ in range(13):
+        group.add(*(rng.standard_normal((3, d)).astype(np.float32) for d in (OBS, ACT)), rng.standard_normal(3),
+                  rng.standard_normal((3, OBS)).astype(np.float32), rng.random(3) < 0.2)
+    folders = [tmp_path / f"seed{g}" for g in range(3)]
+    for g, folder in enumerate(folders):
+        folder.mkdir()
+        save_with_replay(folder, {"agent": {}, "rng": {}, "counters": {"step": 13}}, ReplayStore(folder), group, g)
+    single = restored(folders[1], CHECKPOINT_NAME, 10)
+    assert torch.equal(single.storage, group.storage[1]) and single.ring_state() == group.ring_state()
+    for states in ([load_latest(folder, CPU)["buffer"] for folder in folders],
+                   [group.state_dict(g) for g in range(3)]):
+        again = ReplayBuffer(OBS, ACT, 10, CPU, members=Members.seeded([0, 1, 2]))
+        for g, (folder, state) in enumerate(zip(folders, states)):
+            restore_replay(state, ReplayStore(folder), again, g)
+        assert torch.equal(again.storage, group.storage) and again.ring_state() == group.ring_state()
