@@ -45,6 +45,7 @@ class ReplayBuffer:
         self._row = np.zeros((*lead, start), dtype=np.float32)
         self.position = 0
         self.size = 0
+        self.added = 0  # transitions ever added: position is added % capacity
 
     def _fields(self, rows: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: rows[..., column] for name, column in self._columns.items()}
@@ -61,6 +62,7 @@ class ReplayBuffer:
         self.storage[..., self.position, :] = torch.from_numpy(row)
         self.position = (self.position + 1) % self.capacity
         self.size = min(self.size + 1, self.capacity)
+        self.added += 1
 
     def sample(self, batch_size: int) -> Batch:
         if self.members is None:
@@ -70,20 +72,29 @@ class ReplayBuffer:
         return Batch(**self._fields(self.storage.gather(1, idx.unsqueeze(-1).expand(*idx.shape,
                                                                                     self.storage.shape[-1]))))
 
-    def state_dict(self) -> dict:
-        return self._state(self.storage)
+    def rows(self, g: int | None = None) -> torch.Tensor:
+        """The ring's storage, [capacity, width], of member g in a group: what a checkpoint writes and reads."""
+        return self.storage if g is None else self.storage[g]
 
-    def load_state_dict(self, state: dict) -> None:
-        self._load(self.storage, state)
+    def ring_state(self) -> dict:
+        return {"position": self.position, "size": self.size, "added": self.added}
 
-    def member_state_dict(self, g: int) -> dict:
-        """Member g's transitions in a single-seed buffer's state_dict format: its slice of a group checkpoint."""
-        return self._state(self.storage[g])
+    def set_ring_state(self, position: int, size: int, added: int) -> None:
+        """The counters of rows just loaded into `rows()`; the members of a group share them."""
+        if size > self.capacity or position != added % self.capacity:
+            raise ValueError(f"ring counters position {position}, size {size}, added {added} do not fit a buffer "
+                             f"of capacity {self.capacity}")
+        self.position, self.size, self.added = position, size, added
 
-    def load_member_state_dict(self, g: int, state: dict) -> None:
-        """A single-seed buffer's state as member g; the members fill in lockstep, so the ring counters must agree
+    def state_dict(self, g: int | None = None) -> dict:
+        """The whole buffer (member g's transitions in a group) in one dict: the format of the checkpoints that
+        held it, still read when such a run resumes."""
+        return self._state(self.rows(g))
+
+    def load_state_dict(self, state: dict, g: int | None = None) -> None:
+        """The inverse of state_dict; the members of a group fill in lockstep, so the ring counters must agree
         with the other members' (the caller loads every member from checkpoints of one step)."""
-        self._load(self.storage[g], state)
+        self._load(self.rows(g), state)
 
     def _state(self, storage: torch.Tensor) -> dict:
         # Contiguous copies: a saved view would carry the whole preallocated storage into the checkpoint.
@@ -99,3 +110,4 @@ class ReplayBuffer:
             field.copy_(state[name].to(self.device))
         self.position = state["position"]
         self.size = n
+        self.added = n if n < self.capacity else self.capacity + self.position  # the count it had is not saved

@@ -1,4 +1,8 @@
-"""Atomic checkpoints of everything a run needs to continue exactly where it stopped; the last two are kept."""
+"""Atomic checkpoints of everything a run needs to continue exactly where it stopped; the last two are kept.
+
+`checkpoint.pt` holds the networks, optimizers, RNG states, counters and the manifest of the replay's chunk files
+(runner.replay_store), so its size does not grow with the run, and the networks load without the replay.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,9 @@ from pathlib import Path
 
 import torch
 
+from algos.replay import ReplayBuffer
 from runner.errors import RunError
+from runner.replay_store import ReplayStore, is_manifest, missing_chunks
 
 CHECKPOINT_NAME = "checkpoint.pt"
 PREVIOUS_NAME = "checkpoint.prev.pt"
@@ -33,6 +39,42 @@ def save_checkpoint(run_dir: Path, state: dict) -> Path:
     return path
 
 
+def save_with_replay(run_dir: Path, state: dict, store: ReplayStore, buffer: ReplayBuffer,
+                     g: int | None = None) -> Path:
+    """A run's checkpoint: the replay rows added since the last one (member g's in a group) as new chunk files,
+    then `checkpoint.pt` naming them, then the chunk files that neither kept checkpoint names are deleted. A kill
+    at any point leaves both kept checkpoints whole: no file they name is written or deleted before that."""
+    manifest = store.write(buffer.rows(g), **buffer.ring_state())
+    path = save_checkpoint(run_dir, {**state, "buffer": manifest})
+    store.commit(manifest)
+    return path
+
+
+def restore_replay(buffer_state: dict, store: ReplayStore, buffer: ReplayBuffer, g: int | None = None) -> None:
+    """Fill the buffer (member g's rows in a group) from a checkpoint's replay: its chunk files, or the whole
+    buffer that checkpoints of the earlier format held (the next checkpoint then writes it as chunks)."""
+    if is_manifest(buffer_state):
+        store.read(buffer_state, buffer.rows(g))
+        buffer.set_ring_state(buffer_state["position"], buffer_state["size"], buffer_state["added"])
+        return
+    buffer.load_state_dict(buffer_state, g)
+    store.adopt_whole_buffer(buffer.added, buffer.size)
+
+
+def load_networks(run_dir: Path, device: torch.device) -> dict:
+    """The newest readable checkpoint's `agent` state (networks, optimizers, temperature) and `counters`, read
+    without touching the replay: the chunk files may be absent. Memory-mapped, so that a checkpoint of the
+    earlier format, which holds the whole buffer, is not read whole either."""
+    failures = []
+    for path in checkpoint_files(run_dir):
+        try:
+            state = torch.load(path, map_location=device, weights_only=True, mmap=True)
+            return {"agent": state["agent"], "counters": state["counters"]}
+        except Exception as err:  # noqa: BLE001 - any failure to read the file makes it unusable; reported below
+            failures.append(f"{path.name} ({type(err).__name__})")
+    raise RunError(f"no checkpoint in {run_dir} can be read{': ' if failures else ''}{'; '.join(failures)}")
+
+
 def checkpoint_files(run_dir: Path) -> list[Path]:
     """The folder's checkpoints, newest first."""
     return [p for p in (run_dir / CHECKPOINT_NAME, run_dir / PREVIOUS_NAME) if p.exists()]
@@ -51,6 +93,10 @@ def load_latest(run_dir: Path, device: torch.device) -> dict | None:
         except Exception as err:  # noqa: BLE001 - any failure to read the file makes it unusable; reported below
             why = "empty file" if path.stat().st_size == 0 else f"{type(err).__name__}: damaged or not a checkpoint"
             failures.append(f"{path.name} ({why})")
+            continue
+        replay_fault = _replay_fault(run_dir, state)
+        if replay_fault:
+            failures.append(f"{path.name} ({replay_fault})")
             continue
         if failures:
             print(f"warning: {run_dir / failures[0]} cannot be read; resuming from {path.name} (step "
@@ -84,12 +130,16 @@ def load_group(run_dirs: list[Path], device: torch.device) -> list[dict] | None:
             continue
         previous = run_dir / PREVIOUS_NAME
         older = torch.load(previous, map_location=device, weights_only=True) if previous.exists() else None
-        if older is None or older["counters"]["step"] != step:
+        if older is None or older["counters"]["step"] != step or _replay_fault(run_dir, older):
             raise RunError(f"{run_dir} has no checkpoint of step {step}, where the rest of its group stopped; "
                            "restart=true starts the group over")
         os.replace(previous, run_dir / CHECKPOINT_NAME)
         states[g] = older
     return states
+
+
+def _replay_fault(run_dir: Path, state: dict) -> str | None:
+    return missing_chunks(run_dir, state["buffer"]) if is_manifest(state["buffer"]) else None
 
 
 def rng_state(device: torch.device) -> dict:

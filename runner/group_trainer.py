@@ -21,11 +21,12 @@ from algos.stacking import (
 )
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
-from runner.checkpoint import save_checkpoint
+from runner.checkpoint import restore_replay, save_with_replay
 from runner.errors import Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
+from runner.replay_store import ReplayStore
 from runner.schedule import TrainingSchedule
 from runner.trainer import RateTimer
 
@@ -48,6 +49,7 @@ class MemberRun:
 
     def __post_init__(self):
         self.action_rng = np.random.default_rng(self.seed)
+        self.replay_store = ReplayStore(self.run_dir)
 
 
 class GroupTrainer(TrainingSchedule):
@@ -90,10 +92,11 @@ class GroupTrainer(TrainingSchedule):
 
     # --- state -----------------------------------------------------------------------------------------------
     def member_state_dict(self, g: int) -> dict:
-        """Member g's checkpoint: its slice of every part in a single run's format, plus its episode so far."""
+        """Member g's checkpoint: its slice of every part in a single run's format, plus its episode so far; its
+        replay rows are written by `save_with_replay`."""
         member = self.members[g]
         episode = member.episode.state_dict()
-        return {"agent": member_state_dict(self.agent, g), "buffer": self.buffer.member_state_dict(g),
+        return {"agent": member_state_dict(self.agent, g),
                 "rng": {"torch": self.agent.members.generators[g].get_state(),
                         "actions": member.action_rng.bit_generator.state, "env": get_rng_state(member.env)},
                 "episode": {"start": episode["start"], "actions": torch.from_numpy(episode["actions"]),
@@ -105,7 +108,7 @@ class GroupTrainer(TrainingSchedule):
         """Every member from its checkpoint; all of one step (runner.checkpoint.load_group)."""
         load_stacked_state_dicts(self.agent, [state["agent"] for state in states])
         for g, (member, state) in enumerate(zip(self.members, states)):
-            self.buffer.load_member_state_dict(g, state["buffer"])
+            restore_replay(state["buffer"], member.replay_store, self.buffer, g)
             self.agent.members.generators[g].set_state(state["rng"]["torch"].cpu())
             member.action_rng.bit_generator.state = state["rng"]["actions"]
             episode = state["episode"]
@@ -123,7 +126,7 @@ class GroupTrainer(TrainingSchedule):
         """Every member's checkpoint, or none: a non-finite member stops the group before any is overwritten."""
         self._check_finite(metrics)
         for g, member in enumerate(self.members):
-            save_checkpoint(member.run_dir, self.member_state_dict(g))
+            save_with_replay(member.run_dir, self.member_state_dict(g), member.replay_store, self.buffer, g)
         self.checkpoint_step = self.step
 
     def _check_finite(self, metrics: dict[str, torch.Tensor] | None) -> None:

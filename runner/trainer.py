@@ -14,12 +14,13 @@ from tqdm import tqdm
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
-from runner.checkpoint import rng_state, save_checkpoint
+from runner.checkpoint import restore_replay, rng_state, save_with_replay
 from runner.checkpoint import set_rng_state as set_torch_rng_state
 from runner.errors import Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
+from runner.replay_store import ReplayStore
 from runner.schedule import TrainingSchedule
 
 
@@ -39,6 +40,7 @@ class Trainer(TrainingSchedule):
                  stop: StopRequest | None = None):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
+        self.replay_store = ReplayStore(run_dir)
         self.seed = seed
         self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
@@ -68,7 +70,8 @@ class Trainer(TrainingSchedule):
 
     # --- state -----------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"agent": self.agent.state_dict(), "buffer": self.buffer.state_dict(),
+        """Everything but the replay, which `save_with_replay` writes as chunk files and names in "buffer"."""
+        return {"agent": self.agent.state_dict(),
                 "rng": {**rng_state(self.agent.device), "actions": self.action_rng.bit_generator.state,
                         "env": get_rng_state(self.env)},
                 "counters": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
@@ -76,7 +79,7 @@ class Trainer(TrainingSchedule):
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
-        self.buffer.load_state_dict(state["buffer"])
+        restore_replay(state["buffer"], self.replay_store, self.buffer)
         set_torch_rng_state(state["rng"], self.agent.device)
         self.action_rng.bit_generator.state = state["rng"]["actions"]
         set_rng_state(self.env, state["rng"]["env"])
@@ -87,7 +90,7 @@ class Trainer(TrainingSchedule):
 
     def _checkpoint(self, metrics: dict[str, torch.Tensor] | None) -> None:
         self._check_finite(metrics)
-        save_checkpoint(self.run_dir, self.state_dict())
+        save_with_replay(self.run_dir, self.state_dict(), self.replay_store, self.buffer)
         self.checkpoint_step = self.step
 
     def _check_finite(self, metrics: dict[str, torch.Tensor] | None) -> None:

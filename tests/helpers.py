@@ -71,6 +71,18 @@ def snapshot(root: Path) -> dict[str, bytes]:
             if p.is_file() and p.name != ".lock"} if root.exists() else {}
 
 
+def replay_rows(run_dir: Path):
+    """The replay rows of the folder's latest checkpoint, [size, width] in ring order, read from its chunk files."""
+    import torch
+
+    from runner.replay_store import ReplayStore
+
+    manifest = torch.load(run_dir / "checkpoint.pt", weights_only=True)["buffer"]
+    rows = torch.zeros(manifest["capacity"], manifest["width"])
+    ReplayStore(run_dir).read(manifest, rows)
+    return rows[:manifest["size"]]
+
+
 def read_csv(path: Path) -> list[dict]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
