@@ -65,6 +65,7 @@ class Trainer(TrainingSchedule):
                  f"  last eval return: {self.last_eval:.1f}" if self.last_eval is not None else "",
                  f"  run folder: {self.run_dir}",
                  f"  metrics:    {self.run_dir / 'eval.csv'}, {self.run_dir / 'train.csv'}",
+                 f"  videos:     {self.videos.folder}" if self.videos.folder.is_dir() else "",
                  *self.logger.describe()]
         return "\n".join(line for line in lines if line)
 
