@@ -1,5 +1,6 @@
 """`python -m runner.evaluate`: the final checkpoint, evaluated as the run evaluated it, gives the last eval.csv row
-exactly (also in a group member's folder), with a video of its first episode; bad folders cost one line and exit 2."""
+exactly (also in a group member's folder), with a video of its first episode; bad folders cost one line and exit 2.
+A group records each member's videos in its own folder."""
 
 from __future__ import annotations
 
@@ -46,10 +47,14 @@ def test_final_checkpoint_reproduces_the_last_eval_row_and_records_its_first_epi
 
 
 def test_a_group_members_folder_reproduces_its_last_eval_row(run_root):
-    args = [*RUN, "seeds=[0,1]", "sac.batch_size=64", "experiment_name=evalgroup"]
+    """Each member's folder also holds its own video of the recorded (second) evaluation."""
+    args = [*RUN, "seeds=[0,1]", "sac.batch_size=64", "video_every=2", "experiment_name=evalgroup"]
     assert train_in_process(*args, run_root=run_root) == (0, "")
-    member = run_folder(run_root, "evalgroup", seed=1)
-    assert_reproduces_last_row(member, evaluate(Options(member, episodes=2, video=False)))
+    members = [run_folder(run_root, "evalgroup", seed=seed) for seed in (0, 1)]
+    assert_reproduces_last_row(members[1], evaluate(Options(members[1], episodes=2, video=False)))
+    for member in members:
+        assert [p.name for p in (member / "videos").iterdir()] == ["step1000.mp4"]
+        assert len(iio.imread(member / "videos" / "step1000.mp4")) > 1
 
 
 def test_previous_checkpoint_is_evaluated_at_its_own_step(single):
