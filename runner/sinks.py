@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from runner.video import EvalVideo
+from runner.video import EvalVideo, warn_once
 from runner.wandb_records import recorded_keys
 
 SINKS = ("console", "wandb", "tensorboard")
@@ -137,8 +137,8 @@ class TensorBoardSink(Sink):
             self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=VIDEO_KEY, image=image)]),
                                                 video.step)
             self.writer.flush()
-        except Exception as err:  # noqa: BLE001 - see _drop
-            self._drop(err)
+        except Exception as err:  # noqa: BLE001 - a video is a view; the scalars go on
+            warn_once(f"no evaluation videos in TensorBoard ({type(err).__name__}: {_first_line(err)})")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -215,14 +215,17 @@ class WandbSink(Sink):
         self._log(numbers(row, "train"), int(row["step"]))
 
     def log_video(self, video: EvalVideo) -> None:
+        """The MP4 as a wandb.Video under `eval/video`, at its evaluation's step."""
         if self.run is None:
             return
         try:
             import wandb
 
-            self._log({VIDEO_KEY: wandb.Video(str(video.path), format="mp4")}, video.step)
-        except Exception as err:  # noqa: BLE001 - see _drop
-            self._drop(err)
+            media = wandb.Video(str(video.path), format="mp4")
+        except Exception as err:  # noqa: BLE001 - a video is a view; the rows go on
+            warn_once(f"no evaluation videos in W&B ({type(err).__name__}: {_first_line(err)})")
+            return
+        self._log({VIDEO_KEY: media}, video.step)
 
     def close(self) -> None:
         if self.run is None:
