@@ -12,6 +12,7 @@ import wandb
 from envs import make_env
 from runner import video
 from runner.evaluation import play_episodes
+from runner.sinks import TensorBoardSink
 from runner.video import VideoRecorder
 from tests.helpers import TINY, folder_for, read_csv, train_in_process
 
@@ -114,3 +115,18 @@ def test_a_render_that_fails_mid_episode_ends_the_clip_with_one_warning(tmp_path
     assert clip.failed and len(clip.frames) == 2 and env.renders == 3  # no render tried after the failure
     assert VideoRecorder(tmp_path, 10).save(clip, "step0", 0) is None and not list(tmp_path.iterdir())
     assert capsys.readouterr().err.count("warning: no evaluation video: rendering failed") == 1
+
+
+def test_a_video_tensorboard_cannot_take_leaves_its_scalars_on(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(video, "_warned", set())
+    sink = TensorBoardSink(tmp_path)
+    sink.open([])
+    unreadable = video.EvalVideo(500, tmp_path / "step500.mp4", np.zeros((3, 4), np.uint8), 20.0)  # no frames
+    sink.log_video(unreadable)
+    sink.log_eval({"step": 500, "return_mean": 7.0})
+    sink.close()
+    assert capsys.readouterr().err.count("warning: no evaluation videos in TensorBoard") == 1
+    event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path / "tensorboard"))
+    accumulator.Reload()
+    assert [(e.step, e.value) for e in accumulator.Scalars("eval/return_mean")] == [(500, 7.0)]
