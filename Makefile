@@ -4,9 +4,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 PYTEST := $(PY) -m pytest
 
-.PHONY: setup run test test-slow test-slurm slurm-up slurm-down smoke validate bench clean
+.PHONY: setup system-libs run test test-slow test-slurm slurm-up slurm-down smoke validate bench clean
 
-setup: $(STAMP)
+setup: system-libs $(STAMP)
+
+# The EGL and OSMesa libraries MuJoCo renders evaluation videos with (apt-get, as root; only those missing).
+system-libs:
+	scripts/system_libs.sh
 
 # torch first and pinned: here that takes the local CPU build; elsewhere PyPI's normal build.
 $(STAMP): pyproject.toml requirements.lock
@@ -17,11 +21,11 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # SAC-Gaussian on InvertedPendulum-v5: learns to balance (return 1000) in a few minutes on a 2-core CPU.
-run: $(STAMP)
+run: setup
 	$(PY) -m runner experiment=quickstart
 
 # Two pytest workers: the tests are CPU-bound on one torch thread each, so they fill both cores.
-test: $(STAMP)
+test: setup
 	$(PYTEST) -n 2 -m "not slow and not slurm"
 
 test-slow: $(STAMP)

@@ -40,9 +40,11 @@ NOISE_HINTS = {EXACT_DENSITY: "set algo.policy.noise_std=0 for the deterministic
 
 
 def build_envs(cfg: DictConfig) -> tuple[gym.Env, gym.Env]:
-    """A training env and a separate evaluation env, so evaluation never disturbs the training episode."""
+    """A training env and a separate evaluation env, so evaluation never disturbs the training episode; the
+    evaluation env renders frames when the run records videos."""
+    render_size = (cfg.video_width, cfg.video_height) if cfg.video_every > 0 else None
     try:
-        return make_env(cfg.env.id), make_env(cfg.env.id)
+        return make_env(cfg.env.id), make_env(cfg.env.id, render_size)
     except EnvSpecError as err:
         raise RunError(str(err)) from None
 
@@ -180,8 +182,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device:
                    eval_episodes=cfg.eval_episodes, eval_deterministic=cfg.eval_deterministic,
                    log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
                    diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
-                   knn_k=cfg.diagnostics.knn_k,
-                   progress=cfg.progress, stop=stop)
+                   knn_k=cfg.diagnostics.knn_k, progress=cfg.progress, stop=stop, video_every=cfg.video_every,
+                   video_frames=cfg.video_frames)
 
 
 def build_group_trainer(cfg: DictConfig, run_dirs: list[Path], identities: list[RunIdentity], device: torch.device,
@@ -201,7 +203,8 @@ def build_group_trainer(cfg: DictConfig, run_dirs: list[Path], identities: list[
                         eval_deterministic=cfg.eval_deterministic, log_every=cfg.log_every,
                         checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
                         diagnostic_samples=cfg.diagnostics.num_samples, knn_k=cfg.diagnostics.knn_k,
-                        progress=cfg.progress, stop=stop)
+                        progress=cfg.progress, stop=stop, video_every=cfg.video_every,
+                        video_frames=cfg.video_frames)
 
 
 def dims(env: gym.Env) -> tuple[int, int]:

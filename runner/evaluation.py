@@ -10,6 +10,7 @@ import torch
 
 from algos.diagnostics import entropy_report
 from algos.sac import SAC
+from runner.video import Clip
 
 
 def _seed(*parts: int) -> int:
@@ -24,11 +25,13 @@ def _forked_rng(agent: SAC, *seed_parts: int):
         yield
 
 
-def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, seed: int, step: int) -> dict:
-    """Mean and std of the undiscounted return over `episodes` episodes.
+def play_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, seed: int, step: int,
+                  clip: Clip | None = None) -> tuple[list[float], list[int]]:
+    """The undiscounted return and the length of each of `episodes` episodes; `clip` records the first one.
 
     Each episode's start state is seeded from (seed, step, episode), and a sampling policy draws under a forked
-    torch RNG, so evaluating (or not) leaves the training trajectory unchanged, which exact resume relies on.
+    torch RNG, so evaluating (or not) leaves the training trajectory unchanged, which exact resume relies on, and
+    the same checkpoint evaluated again plays the same episodes.
     """
     returns, lengths = [], []
     with _forked_rng(agent, seed, step):
@@ -37,11 +40,20 @@ def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, s
             done, total, length = False, 0.0, 0
             while not done:
                 obs, reward, terminated, truncated, _ = env.step(agent.act(obs, eval_mode=deterministic))
+                if clip is not None and episode == 0:
+                    clip.capture(env)
                 total += float(reward)
                 length += 1
                 done = terminated or truncated
             returns.append(total)
             lengths.append(length)
+    return returns, lengths
+
+
+def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, seed: int, step: int,
+                 clip: Clip | None = None) -> dict:
+    """An evaluation row: mean and std of the return over `episodes` episodes (play_episodes), how they acted."""
+    returns, lengths = play_episodes(agent, env, episodes, deterministic, seed, step, clip)
     return {"return_mean": float(np.mean(returns)), "return_std": float(np.std(returns)), "episodes": episodes,
             "eval_mode": "mean_action" if deterministic else "sampled_action",
             "length_mean": float(np.mean(lengths))}

@@ -29,6 +29,7 @@ from runner.metrics import MetricsLogger
 from runner.replay_store import ReplayStore
 from runner.schedule import TrainingSchedule
 from runner.trainer import RateTimer
+from runner.video import VIDEO_DIR, VideoRecorder
 
 
 @dataclass
@@ -65,13 +66,15 @@ class GroupTrainer(TrainingSchedule):
     def __init__(self, members: list[MemberRun], agent: SAC, probe: SAC, buffer: ReplayBuffer, *, total_steps: int,
                  warmup_steps: int, batch_size: int, eval_every: int, eval_episodes: int, eval_deterministic: bool,
                  log_every: int, checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int,
-                 knn_k: int = 3, progress: bool = True, stop: StopRequest | None = None):
+                 knn_k: int = 3, progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
+                 video_frames: int = 1000):
         self.members, self.agent, self.probe, self.buffer = members, agent, probe, buffer
         self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
                            log_every=log_every, checkpoint_every=checkpoint_every,
                            diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
-                           progress=progress, stop=stop)
+                           progress=progress, stop=stop, video_every=video_every)
+        self.videos = [VideoRecorder(member.run_dir / VIDEO_DIR, video_frames) for member in members]
 
     def close(self) -> None:
         for member in self.members:
@@ -220,13 +223,17 @@ class GroupTrainer(TrainingSchedule):
         return float(np.mean([m.last_eval for m in self.members]))
 
     def _evaluate(self) -> None:
-        for g, member in enumerate(self.members):
+        for g, (member, videos) in enumerate(zip(self.members, self.videos)):
             load_member_modules(self.probe, self.agent, g)
+            clip = videos.clip(member.eval_env) if self._video_due() else None
             row = {"step": self.step, **run_episodes(self.probe, member.eval_env, self.eval_episodes,
-                                                     self.eval_deterministic, member.seed, self.step)}
+                                                     self.eval_deterministic, member.seed, self.step, clip)}
             if self.buffer.size >= self.diagnostic_states:
                 row.update(entropy_diagnostics(self.probe, self.buffer.obs[g, :self.diagnostic_states],
                                                self.diagnostic_samples, self.knn_k, member.seed, self.step))
             self._check_row(row, member)
             member.last_eval = row["return_mean"]
             member.logger.log_eval(row)
+            video = videos.save(clip, f"step{self.step}", self.step)
+            if video is not None:
+                member.logger.log_video(video)

@@ -27,7 +27,7 @@ from runner.schema import flatten, safe_segment
 # Keys that change how a run is operated, not what it trains: they may differ when a run resumes, and they are
 # not part of its identity.
 OPERATIONAL_KEYS = ("resume", "restart", "progress", "logger", "device", "torch_threads", "run_root", "compile",
-                    "log_every", "checkpoint_every")
+                    "log_every", "checkpoint_every", "video_every", "video_frames", "video_width", "video_height")
 # Keys a resumed run's config may differ in: the operational ones, and `scale`, a choice whose sizes are compared key
 # by key (so a SAC-Gaussian run, which has no CPU sizes, is the same run at either scale).
 RESUMABLE_CHANGES = (*OPERATIONAL_KEYS, "scale")

@@ -105,6 +105,11 @@ class MetricsLogger:
         for sink in self.sinks:
             sink.log_train(row)
 
+    def log_video(self, video) -> None:
+        """An evaluation's video (runner/video.py), already in the run folder, to every sink that shows media."""
+        for sink in self.sinks:
+            sink.log_video(video)
+
     def close(self) -> None:
         for sink in self.sinks:
             sink.close()

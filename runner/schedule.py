@@ -18,16 +18,23 @@ class TrainingSchedule:
     def _set_schedule(self, *, total_steps: int, warmup_steps: int, batch_size: int, eval_every: int,
                       eval_episodes: int, eval_deterministic: bool, log_every: int, checkpoint_every: int,
                       diagnostic_states: int, diagnostic_samples: int, knn_k: int, progress: bool,
-                      stop: StopRequest | None) -> None:
+                      stop: StopRequest | None, video_every: int = 0) -> None:
         self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
         self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
         self.log_every, self.checkpoint_every = log_every, checkpoint_every
+        self.video_every = video_every
         self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
         self.progress, self.stop = progress, stop
         self.step = self.updates = 0
         self.next_checkpoint = checkpoint_every
         self.resumed_from: int | None = None
         self.checkpoint_step: int | None = None  # step of the newest checkpoint on disk
+
+    def _video_due(self) -> bool:
+        """Whether the evaluation at this step records a video: the n-th evaluation (the one at a step in
+        ((n - 1) * eval_every, n * eval_every]) does when `video_every` divides n."""
+        evaluation = -(-self.step // self.eval_every)
+        return self.video_every > 0 and evaluation % self.video_every == 0
 
     def _progress_bar(self) -> tqdm:
         """Steps done of `total_steps` on stderr; refreshed every second on a terminal, every 30 s in a log."""

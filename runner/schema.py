@@ -85,6 +85,7 @@ KEYS: dict[str, Rule] = {
     "run_root": TEXT,
     "log_every": whole(1), "checkpoint_every": whole(1), "buffer_size": whole(1), "torch_threads": whole(0),
     "compile": FLAG, "progress": FLAG,
+    "video_every": whole(0), "video_frames": whole(1), "video_width": whole(16), "video_height": whole(16),
     "diagnostics.num_states": whole(1),
     "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),
     "sac.gamma": UNIT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,

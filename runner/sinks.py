@@ -2,7 +2,8 @@
 
 Every sink takes the rows the CSV files take (`step` plus flat keys) through the same five methods: `open(history)`
 when the run (re)starts, with every row the files already hold; `log_eval(row)`; `log_train(row)`; `close()`; and
-`describe()`, lines for the end-of-run summary. A sink that fails warns once and goes quiet: the files go on.
+`describe()`, lines for the end-of-run summary. A sink that shows media also takes `log_video(video)`, an
+evaluation's video (runner/video.py). A sink that fails warns once and goes quiet: the files go on.
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from runner.video import EvalVideo, warn_once
 from runner.wandb_records import recorded_keys
 
 SINKS = ("console", "wandb", "tensorboard")
+VIDEO_KEY = "eval/video"
+# TensorBoard shows a video as an animated GIF, which is large and slow to write: it gets at most this many frames
+# (evenly spaced, played at the episode's speed) at half the video's width and height.
+GIF_FRAMES = 250
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Eval-row keys shown on the console, in order, with their labels; a key the row lacks is left out.
 CONSOLE_ENTROPY_KEYS = (("entropy/estimate", "est"), ("entropy/lower", "lower"), ("entropy/upper", "upper"),
@@ -46,6 +52,9 @@ class Sink:
         pass
 
     def log_train(self, row: dict) -> None:
+        pass
+
+    def log_video(self, video: EvalVideo) -> None:
         pass
 
     def close(self) -> None:
@@ -114,6 +123,22 @@ class TensorBoardSink(Sink):
     def log_train(self, row: dict) -> None:
         if self.writer is not None:
             self._add(row, "train")
+
+    def log_video(self, video: EvalVideo) -> None:
+        """The video as an animated GIF in TensorBoard's images, what SummaryWriter.add_video writes (which needs
+        moviepy 1.x to encode it)."""
+        if self.writer is None:
+            return
+        try:
+            from torch.utils.tensorboard.summary import Summary
+
+            gif, (height, width) = gif_bytes(video)
+            image = Summary.Image(height=height, width=width, colorspace=3, encoded_image_string=gif)
+            self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=VIDEO_KEY, image=image)]),
+                                                video.step)
+            self.writer.flush()
+        except Exception as err:  # noqa: BLE001 - a video is a view; the scalars go on
+            warn_once(f"no evaluation videos in TensorBoard ({type(err).__name__}: {_first_line(err)})")
 
     def close(self) -> None:
         if self.writer is not None:
@@ -189,6 +214,19 @@ class WandbSink(Sink):
     def log_train(self, row: dict) -> None:
         self._log(numbers(row, "train"), int(row["step"]))
 
+    def log_video(self, video: EvalVideo) -> None:
+        """The MP4 as a wandb.Video under `eval/video`, at its evaluation's step."""
+        if self.run is None:
+            return
+        try:
+            import wandb
+
+            media = wandb.Video(str(video.path), format="mp4")
+        except Exception as err:  # noqa: BLE001 - a video is a view; the rows go on
+            warn_once(f"no evaluation videos in W&B ({type(err).__name__}: {_first_line(err)})")
+            return
+        self._log({VIDEO_KEY: media}, video.step)
+
     def close(self) -> None:
         if self.run is None:
             return
@@ -211,6 +249,16 @@ class WandbSink(Sink):
         print(f"warning: W&B is off ({type(err).__name__}: {_first_line(err)}); eval.csv and train.csv go on",
               file=sys.stderr, flush=True)
         self.run = None
+
+
+def gif_bytes(video: EvalVideo) -> tuple[bytes, tuple[int, int]]:
+    """The video's frames, thinned to GIF_FRAMES and halved in size, as GIF bytes and their (height, width)."""
+    import imageio.v3 as iio
+
+    stride = -(-len(video.frames) // GIF_FRAMES)
+    frames = video.frames[::stride, ::2, ::2]
+    gif = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 * stride / video.fps, loop=0)
+    return gif, frames.shape[1:3]
 
 
 def _first_line(err: Exception) -> str:

@@ -22,6 +22,7 @@ from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
 from runner.replay_store import ReplayStore
 from runner.schedule import TrainingSchedule
+from runner.video import VIDEO_DIR, VideoRecorder
 
 
 class Trainer(TrainingSchedule):
@@ -36,8 +37,8 @@ class Trainer(TrainingSchedule):
                  run_dir: Path, *, seed: int, total_steps: int, warmup_steps: int, batch_size: int,
                  eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
                  checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, knn_k: int = 3,
-                 progress: bool = True,
-                 stop: StopRequest | None = None):
+                 progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
+                 video_frames: int = 1000):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
         self.replay_store = ReplayStore(run_dir)
@@ -46,7 +47,8 @@ class Trainer(TrainingSchedule):
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
                            log_every=log_every, checkpoint_every=checkpoint_every,
                            diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
-                           progress=progress, stop=stop)
+                           progress=progress, stop=stop, video_every=video_every)
+        self.videos = VideoRecorder(run_dir / VIDEO_DIR, video_frames)
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
         self.episodes = 0
         self.last_eval: float | None = None
@@ -65,6 +67,7 @@ class Trainer(TrainingSchedule):
                  f"  last eval return: {self.last_eval:.1f}" if self.last_eval is not None else "",
                  f"  run folder: {self.run_dir}",
                  f"  metrics:    {self.run_dir / 'eval.csv'}, {self.run_dir / 'train.csv'}",
+                 f"  videos:     {self.videos.folder}" if self.videos.folder.is_dir() else "",
                  *self.logger.describe()]
         return "\n".join(line for line in lines if line)
 
@@ -172,8 +175,9 @@ class Trainer(TrainingSchedule):
         return self.last_eval
 
     def _evaluate(self) -> None:
+        clip = self.videos.clip(self.eval_env) if self._video_due() else None
         row = {"step": self.step, **run_episodes(self.agent, self.eval_env, self.eval_episodes,
-                                                 self.eval_deterministic, self.seed, self.step)}
+                                                 self.eval_deterministic, self.seed, self.step, clip)}
         if self.buffer.size >= self.diagnostic_states:
             states = self.buffer.obs[:self.diagnostic_states]
             row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.knn_k, self.seed,
@@ -181,6 +185,9 @@ class Trainer(TrainingSchedule):
         self._check_row(row)
         self.last_eval = row["return_mean"]
         self.logger.log_eval(row)
+        video = self.videos.save(clip, f"step{self.step}", self.step)
+        if video is not None:
+            self.logger.log_video(video)
 
 
 class RateTimer:

@@ -14,8 +14,9 @@ from algos.policies.base import EXACT_DENSITY, NOISY_PUSHFORWARD, PUSHFORWARD_EN
 class FlowPolicy(Policy):
     """z ~ N(0, I); x_0 = z; x_{k+1} = x_k + dt * v(x_k, t_k, s) with t_k = k * dt, dt = 1 / K; x = x_K + sigma * e.
 
-    K = 1 is the one-step flow of the seed post. The added noise sigma * e gives the pair (z, x) a density, which is
-    what the variational bound needs; with sigma = 0 the policy is the deterministic Euler map, whose density the
+    K = 1 is the one-step flow of the flow-policy VI post ("Approximate Entropy Regularization in Flow Policies
+    with Variational Inference"). The added noise sigma * e gives the pair (z, x) a density, which is what the
+    variational bound needs; with sigma = 0 the policy is the deterministic Euler map, whose density the
     exact estimator gets from the Jacobians (valid while dt * Lip(v) < 1, so that the map is invertible).
     v's first layer splits into W_x [x, t] + W_s s, and W_s s is computed once per state, not per sample and step.
 
