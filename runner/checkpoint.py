@@ -68,11 +68,17 @@ def load_networks(run_dir: Path, device: torch.device) -> dict:
     failures = []
     for path in checkpoint_files(run_dir):
         try:
-            state = torch.load(path, map_location=device, weights_only=True, mmap=True)
-            return {"agent": state["agent"], "counters": state["counters"]}
+            return read_networks(path, device)
         except Exception as err:  # noqa: BLE001 - any failure to read the file makes it unusable; reported below
             failures.append(f"{path.name} ({type(err).__name__})")
     raise RunError(f"no checkpoint in {run_dir} can be read{': ' if failures else ''}{'; '.join(failures)}")
+
+
+def read_networks(path: Path, device: torch.device) -> dict:
+    """One checkpoint file's `agent` state and `counters`, memory-mapped: the pages of anything else it holds (an
+    earlier format's whole replay buffer) are never read."""
+    state = torch.load(path, map_location=device, weights_only=True, mmap=True)
+    return {"agent": state["agent"], "counters": state["counters"]}
 
 
 def checkpoint_files(run_dir: Path) -> list[Path]:

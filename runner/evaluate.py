@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from envs import EnvSpecError, make_env
 from runner.build import build_agent, dims
-from runner.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME
+from runner.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, read_networks
 from runner.errors import RunError
 from runner.evaluation import play_episodes
 from runner.host import prepare_host
@@ -78,9 +78,9 @@ def parse(argv: list[str]) -> Options:
 
 
 def read_policy_state(path: Path) -> tuple[dict, int]:
-    """The agent's state (`SAC.state_dict()`) and the env step of the checkpoint at `path`, without reading its
-    replay buffer (memory-mapped: pages that are not touched are not read)."""
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    """The agent's state (`SAC.state_dict()`) and the env step of the checkpoint at `path`; the replay (chunk files,
+    or an earlier format's buffer inside the file) is never read."""
+    state = read_networks(path, torch.device("cpu"))
     return state["agent"], int(state["counters"]["step"])
 
 
