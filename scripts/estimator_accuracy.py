@@ -23,10 +23,10 @@ import torch
 from torch import nn
 
 from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer
-from algos.knn import knn_entropy, squashed_knn_entropy
 from algos.normal import broadcast_to_samples, repeat_obs
 from algos.policies.base import Policy, PolicySample
-from algos.squash import tanh_log_det
+from scripts.knn_accuracy import knn_cases, knn_errors
+from scripts.knn_accuracy import markdown as knn_markdown
 
 OBS_DIM = 4
 STATE_BATCH = 16
@@ -177,22 +177,6 @@ def log_z_bias(case: Case, standardize: str, num_proposal: int, num_states: int 
     return float(log_z.mean()), float(log_z.std())
 
 
-def squashed_entropy(dim: int, std: float) -> float:
-    """H(tanh x), x ~ N(0, std^2 I): H(x) + dim * E[log(1 - tanh(x)^2)], the expectation by quadrature."""
-    grid = torch.linspace(-12.0, 12.0, 200_001, dtype=torch.float64) * std
-    density = torch.exp(-0.5 * (grid / std) ** 2) / (std * math.sqrt(2 * math.pi))
-    mean_log_det = torch.trapezoid(density * tanh_log_det(grid.unsqueeze(-1)), grid).item()
-    return dim * (0.5 * math.log(2 * math.pi * math.e * std**2) + mean_log_det)
-
-
-def knn_bias(dim: int, std: float, num_samples: int, num_states: int = 32, seed: int = 0) -> tuple[float, float]:
-    """(pre-tanh k-NN + log-Jacobian, k-NN on the squashed samples), each minus the exact entropy of tanh(x)."""
-    torch.manual_seed(seed)
-    x = std * torch.randn(num_states, num_samples, dim, dtype=torch.float64)
-    truth = squashed_entropy(dim, std)
-    return (float(squashed_knn_entropy(x).mean()) - truth, float(knn_entropy(torch.tanh(x)).mean()) - truth)
-
-
 def ar_dae_cases(quick: bool) -> list[Case]:
     if quick:
         return [Case(1, 1e-3), Case(1, 1.0), Case(2, 0.3, True)]
@@ -206,9 +190,7 @@ def run(quick: bool, updates: int, seed: int) -> dict:
     log_z_cases = [Case(6, 0.1)] if quick else [Case(6, 0.1), Case(6, 1e-3), Case(17, 0.1), Case(6, 0.3, True)]
     log_z = {(case.label, standardize, n): log_z_bias(case, standardize, n, seed=seed)
              for case in log_z_cases for standardize in ("scale_free", "fixed") for n in PROPOSAL_SIZES}
-    knn_cases = [(6, 0.7, 256)] if quick else [(6, 0.7, 256), (6, 0.7, 2000), (1, 0.7, 256), (17, 0.7, 2000),
-                                               (6, 2.0, 256)]
-    knn = {case: knn_bias(*case, seed=seed) for case in knn_cases}
+    knn = [(case, knn_errors(case, seed=seed)) for case in knn_cases(quick)]
     return {"ar_dae": ar_dae, "log_z": log_z, "knn": knn, "updates": updates}
 
 
@@ -226,10 +208,7 @@ def markdown(results: dict) -> str:
         cells = [results["log_z"][(label, standardize, n)] for n in PROPOSAL_SIZES]
         name = "1.5 x spread (scale_free)" if standardize == "scale_free" else "N(g(0,s), e^-2 I) (fixed)"
         lines.append(f"| {label} | {name} | " + " | ".join(f"{m:+.3f} +- {s:.3f}" for m, s in cells) + " |")
-    lines += ["", "k-NN entropy of a = tanh(x), x ~ N(0, std^2 I), minus the exact value (quadrature), mean over "
-              "32 states:", "", "| dim | pre-tanh std | samples | pre-tanh k-NN + log-Jacobian | k-NN on tanh(x) |",
-              "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {d} | {s:g} | {n} | {a:+.3f} | {b:+.3f} |" for (d, s, n), (a, b) in results["knn"].items()]
+    lines += ["", *knn_markdown(results["knn"])]
     return "\n".join(lines)
 
 
