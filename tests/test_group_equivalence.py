@@ -12,10 +12,11 @@ far more than the tolerance.
 import pytest
 import torch
 
+from algos.estimators.ar_dae import ARDAEEstimator
 from algos.replay import ReplayBuffer
 from algos.stacking import member_state_dict
-from tests.group_helpers import (ACT_DIM, BATCH_SIZE, BUFFER_SIZE, CPU, OBS_DIM, PAIR_IDS, PAIRS, filled_buffer,
-                                 singles_and_group)
+from tests.group_helpers import (ACT_DIM, BATCH_SIZE, BUFFER_SIZE, CPU, ESTIMATORS, HIDDEN, OBS_DIM, PAIR_IDS, PAIRS,
+                                 filled_buffer, singles_and_group)
 
 SEEDS = [3, 8]
 UPDATES = 100
@@ -41,8 +42,7 @@ def member_buffer(group_buffer: ReplayBuffer, g: int) -> ReplayBuffer:
     return buffer
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
-def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
+def assert_members_train_as_single_seeds(pair):
     singles, rng_states, group = singles_and_group(pair, SEEDS)
     group_buffer = filled_buffer(group.members, seed=9)
     for _ in range(UPDATES):
@@ -59,6 +59,19 @@ def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
             torch.testing.assert_close(member[path], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{path}: {m}")
         for name, value in metrics.items():
             torch.testing.assert_close(group_metrics[name][g], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
+def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
+    assert_members_train_as_single_seeds(pair)
+
+
+def test_a_member_with_a_centred_ar_dae_score_is_the_single_seed_agent(monkeypatch):
+    # the antithetic draws of the score's mean come from each member's own noise stream
+    centred = lambda policy: ARDAEEstimator(policy, hidden_dim=HIDDEN, depth=2, state_encoder_depth=1,  # noqa: E731
+                                            num_actions=8, num_proposal=8, center_score=True)
+    monkeypatch.setitem(ESTIMATORS, ARDAEEstimator, centred)
+    assert_members_train_as_single_seeds(("implicit", ARDAEEstimator))
 
 
 def test_the_composition_root_builds_each_member_as_its_seeds_agent():

@@ -212,11 +212,23 @@ class ARDAEEstimator(EntropyEstimator):
 
     @torch.no_grad()
     def score_mean(self, obs: torch.Tensor) -> torch.Tensor | None:
-        """c(s) [*S, d]: the mean of d psi / dy over n_a fresh policy samples per state, the tilt that
-        center_score removes; None when center_score is off."""
+        """c(s) [*S, d]: the mean of d psi / dy over n_a policy samples per state, the tilt that center_score
+        removes; None when center_score is off.
+
+        The samples come in antithetic pairs g(+eps, s), g(-eps, s) (the flow's added noise paired the same way):
+        the mean stays unbiased for any policy, while for one symmetric about g(0, s) the true score's share of it
+        cancels exactly, so what is subtracted is psi's error rather than the true score's sampling noise (which,
+        subtracted, would add about 1/sqrt(n_a) of the score's size to every sample's error)."""
         if not self.center_score:
             return None
-        y, _, _ = self._standardize(obs, self.policy.sample(obs, self.num_actions).x)
+        half = (*obs.shape[:-1], (self.num_actions + 1) // 2)
+        eps = normal(self.members, (*half, self.policy.noise_dim), obs.device, obs.dtype)
+        x = self.policy.transform(obs, torch.cat([eps, -eps], dim=-2))
+        added_std = getattr(self.policy, "noise_std", 0.0)
+        if added_std > 0:
+            added = normal(self.members, (*half, self.act_dim), obs.device, obs.dtype)
+            x = x + added_std * torch.cat([added, -added], dim=-2)
+        y, _, _ = self._standardize(obs, x)
         return self._psi_and_score_y(obs, y)[1].mean(-2)
 
     def log_normalizer(self, obs: torch.Tensor, tilt: torch.Tensor | None = None) -> torch.Tensor:
