@@ -21,12 +21,12 @@ def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: 
     sampling noise between two batches). entropy/reference: the
     exact entropy where the estimator has one, else entropy/knn. entropy/knn_error: knn - exact, where exact exists.
     entropy/gap_upper: upper - lower, where both exist (it bounds the true gap of the lower bound from above).
-    Scalars the estimator adds (e.g. entropy/folded_fraction of the exact Euler flow) pass through.
+    Scalars the estimator adds (e.g. entropy/sign_change_fraction of the exact Euler flow) pass through.
     """
     diagnostics = estimator.diagnostics(obs, num_samples)
     report = {}
     for name, value in diagnostics.items():
-        if not isinstance(value, tuple):  # a scalar check of the estimator's own (e.g. folded_fraction)
+        if not isinstance(value, tuple):  # a scalar check of the estimator's own (e.g. sign_change_fraction)
             report[f"entropy/{name}"] = float(value)
             continue
         log_prob_x, x = value

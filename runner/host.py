@@ -1,4 +1,5 @@
-"""Process-wide settings of the machine a run uses: CPU threads and how the C allocator treats large tensors."""
+"""Process-wide settings of the machine a run uses: CPU threads, float32 denormals, and how the C allocator treats
+large tensors."""
 
 from __future__ import annotations
 
@@ -33,8 +34,16 @@ def keep_freed_memory(threshold_bytes: int = 1 << 30) -> bool:
 
 
 def prepare_host(torch_threads: int = 0) -> None:
-    """Settings every run wants before it builds anything: torch's CPU threads (0 keeps torch's default) and
-    `keep_freed_memory`."""
+    """Settings every run wants before it builds anything: torch's CPU threads (0 keeps torch's default),
+    denormals flushed to zero, and `keep_freed_memory`.
+
+    x86 CPUs compute float32 denormals (magnitudes below 1.2e-38) in microcode, many times slower than normal
+    numbers. AR-DAE's fixed standardization scales actions by 1e4, so a share of psi's ELU pre-activations is
+    large and negative and exp of them, in ELU and its derivatives, is denormal; flushing those to zero changes
+    results only at that magnitude (README, "Benchmarks and studies", has the measurement). A no-op where the CPU
+    has no such mode.
+    """
     if torch_threads > 0:
         torch.set_num_threads(torch_threads)
+    torch.set_flush_denormal(True)
     keep_freed_memory()

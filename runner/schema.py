@@ -114,6 +114,7 @@ PARAMETERS: dict[str, Rule] = {
     "min_spread": POSITIVE, "proposal_width": POSITIVE, "target_calibration": FLAG, "calibration_momentum": UNIT,
     "calibration_method": Rule("text", choices=CALIBRATION_METHODS),
     "num_flows": whole(0),
+    "center_score": FLAG,
     "lr": POSITIVE, "perturb_step": POSITIVE, "eta": POSITIVE, "weight_power": POSITIVE, "weight_max": POSITIVE,
     "scale": POSITIVE, "delta_scale": POSITIVE, "weight_rate": real(0.0), "noise_std": real(0.0),
     "output_init_std": real(0.0, open_low=True, nullable=True),

@@ -1,10 +1,12 @@
 """Known-answer study of AR-DAE, its log Z and the squashed k-NN reference, on Gaussian policies of known density.
 
-The estimators whose accuracy depends on their settings: AR-DAE (scale-free and the paper's fixed scale), log Z by
-importance sampling, and the k-NN reference of squashed actions; every error is against the exact value.
+The estimators whose accuracy depends on their settings: AR-DAE (scale-free, scale-free with its score centred per
+state, and the paper's fixed scale), log Z by importance sampling, and the k-NN reference of squashed actions
+(scripts.knn_accuracy); every error is against the exact value.
 
     python -m scripts.estimator_accuracy --out runs/estimator_accuracy      # Markdown table + PNG, a few minutes
     python -m scripts.estimator_accuracy --quick                            # fewer cells and updates
+    python -m scripts.estimator_accuracy --paper                            # and the paper's psi sizes (slow)
 
 AR-DAE runs at the shipped CPU-sized config (conf/algo/per_task/sac_ar_dae/inverted_pendulum.yaml) for the number
 of psi updates a run does in its first 10k environment steps (10k minus the 1k warm-up, one psi update per SAC
@@ -23,10 +25,10 @@ import torch
 from torch import nn
 
 from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer
-from algos.knn import knn_entropy, squashed_knn_entropy
 from algos.normal import broadcast_to_samples, repeat_obs
 from algos.policies.base import Policy, PolicySample
-from algos.squash import tanh_log_det
+from scripts.knn_accuracy import knn_cases, knn_errors
+from scripts.knn_accuracy import markdown as knn_markdown
 
 OBS_DIM = 4
 STATE_BATCH = 16
@@ -35,6 +37,10 @@ EVAL_STATES, EVAL_SAMPLES = 64, 64
 SHIPPED = dict(hidden_dim=64, depth=3, state_encoder_depth=1, num_actions=16, num_proposal=16, lr=3e-4,
                delta_scale=0.1, num_sigmas=1, num_updates=1)
 SHIPPED_UPDATES = 10_000 - 1_000
+# The paper's Table 7 psi (conf/entropy/ar_dae.yaml) and an update count a CPU affords with it.
+PAPER = dict(hidden_dim=256, depth=5, state_encoder_depth=5, num_actions=128, num_proposal=100, lr=3e-4,
+             delta_scale=0.1, num_sigmas=1, num_updates=1)
+PAPER_UPDATES = 1_500
 WIDTHS = (1e-3, 1e-2, 0.1, 0.3, 1.0)
 PROPOSAL_SIZES = (16, 100, 1000)
 
@@ -114,6 +120,11 @@ class ARDAEResult:
     log_prob_mae: float
     gradient_cosine: float
     extras: dict = field(default_factory=dict)
+    center_score: bool = False
+
+    @property
+    def variant(self) -> str:
+        return f"{self.standardize}, centred" if self.center_score else self.standardize
 
 
 def train_ar_dae(policy: Policy, standardize: str, updates: int, seed: int, settings: dict) -> ARDAEEstimator:
@@ -149,11 +160,17 @@ def evaluate_ar_dae(estimator: ARDAEEstimator, policy: KnownGaussianPolicy, seed
     return score_error, float(error.mean()), float(error.abs().mean()), cosine
 
 
-def ar_dae_cell(case: Case, standardize: str, updates: int, seed: int = 0, settings: dict | None = None
-                ) -> ARDAEResult:
+def ar_dae_cell(case: Case, standardize: str, updates: int, seed: int = 0, settings: dict | None = None,
+                centred_too: bool = False) -> list[ARDAEResult]:
+    """One trained psi, evaluated as trained and, with `centred_too`, with center_score on: centring changes
+    what psi's output is turned into, not psi's training, so both rows share one psi."""
     policy = KnownGaussianPolicy(case.dim, case.width, case.full_covariance, seed)
     estimator = train_ar_dae(policy, standardize, updates, seed, settings or SHIPPED)
-    return ARDAEResult(case, standardize, *evaluate_ar_dae(estimator, policy, seed))
+    results = []
+    for centred in (False, True) if centred_too else (False,):
+        estimator.center_score = centred
+        results.append(ARDAEResult(case, standardize, *evaluate_ar_dae(estimator, policy, seed), center_score=centred))
+    return results
 
 
 def log_z_bias(case: Case, standardize: str, num_proposal: int, num_states: int = 256, seed: int = 0
@@ -177,22 +194,6 @@ def log_z_bias(case: Case, standardize: str, num_proposal: int, num_states: int 
     return float(log_z.mean()), float(log_z.std())
 
 
-def squashed_entropy(dim: int, std: float) -> float:
-    """H(tanh x), x ~ N(0, std^2 I): H(x) + dim * E[log(1 - tanh(x)^2)], the expectation by quadrature."""
-    grid = torch.linspace(-12.0, 12.0, 200_001, dtype=torch.float64) * std
-    density = torch.exp(-0.5 * (grid / std) ** 2) / (std * math.sqrt(2 * math.pi))
-    mean_log_det = torch.trapezoid(density * tanh_log_det(grid.unsqueeze(-1)), grid).item()
-    return dim * (0.5 * math.log(2 * math.pi * math.e * std**2) + mean_log_det)
-
-
-def knn_bias(dim: int, std: float, num_samples: int, num_states: int = 32, seed: int = 0) -> tuple[float, float]:
-    """(pre-tanh k-NN + log-Jacobian, k-NN on the squashed samples), each minus the exact entropy of tanh(x)."""
-    torch.manual_seed(seed)
-    x = std * torch.randn(num_states, num_samples, dim, dtype=torch.float64)
-    truth = squashed_entropy(dim, std)
-    return (float(squashed_knn_entropy(x).mean()) - truth, float(knn_entropy(torch.tanh(x)).mean()) - truth)
-
-
 def ar_dae_cases(quick: bool) -> list[Case]:
     if quick:
         return [Case(1, 1e-3), Case(1, 1.0), Case(2, 0.3, True)]
@@ -200,25 +201,32 @@ def ar_dae_cases(quick: bool) -> list[Case]:
             + [Case(2, 0.3, True), Case(17, 0.1)])
 
 
-def run(quick: bool, updates: int, seed: int) -> dict:
-    ar_dae = [ar_dae_cell(case, standardize, updates, seed)
-              for case in ar_dae_cases(quick) for standardize in ("scale_free", "fixed")]
+def run(quick: bool, updates: int, seed: int, paper: bool = False) -> dict:
+    ar_dae = [result for case in ar_dae_cases(quick) for standardize in ("scale_free", "fixed")
+              for result in ar_dae_cell(case, standardize, updates, seed, centred_too=standardize == "scale_free")]
+    paper_cases = [Case(6, 0.1)] if paper else []
+    paper_cells = [result for case in paper_cases
+                   for result in ar_dae_cell(case, "scale_free", PAPER_UPDATES, seed, PAPER, centred_too=True)]
     log_z_cases = [Case(6, 0.1)] if quick else [Case(6, 0.1), Case(6, 1e-3), Case(17, 0.1), Case(6, 0.3, True)]
     log_z = {(case.label, standardize, n): log_z_bias(case, standardize, n, seed=seed)
              for case in log_z_cases for standardize in ("scale_free", "fixed") for n in PROPOSAL_SIZES}
-    knn_cases = [(6, 0.7, 256)] if quick else [(6, 0.7, 256), (6, 0.7, 2000), (1, 0.7, 256), (17, 0.7, 2000),
-                                               (6, 2.0, 256)]
-    knn = {case: knn_bias(*case, seed=seed) for case in knn_cases}
-    return {"ar_dae": ar_dae, "log_z": log_z, "knn": knn, "updates": updates}
+    knn = [(case, knn_errors(case, seed=seed)) for case in knn_cases(quick)]
+    return {"ar_dae": ar_dae, "paper": paper_cells, "log_z": log_z, "knn": knn, "updates": updates}
+
+
+def ar_dae_rows(results: list[ARDAEResult]) -> list[str]:
+    return ["| policy | standardize | score rel. error | log pi error (nats) | mean abs log pi error | grad cosine |",
+            "| --- | --- | --- | --- | --- | --- |",
+            *(f"| {r.case.label} | {r.variant} | {r.score_error:.3f} | {r.log_prob_bias:+.3f} | "
+              f"{r.log_prob_mae:.3f} | {r.gradient_cosine:.3f} |" for r in results)]
 
 
 def markdown(results: dict) -> str:
     lines = [f"AR-DAE at the shipped CPU-sized config after {results['updates']} psi updates "
-             "(log pi includes log Z at the shipped n_Z = 16):", "",
-             "| policy | standardize | score rel. error | log pi error (nats) | mean abs log pi error | grad cosine |",
-             "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {r.case.label} | {r.standardize} | {r.score_error:.3f} | {r.log_prob_bias:+.3f} | "
-              f"{r.log_prob_mae:.3f} | {r.gradient_cosine:.3f} |" for r in results["ar_dae"]]
+             "(log pi includes log Z at the shipped n_Z = 16):", "", *ar_dae_rows(results["ar_dae"])]
+    if results["paper"]:
+        lines += ["", f"AR-DAE at the paper's Table 7 psi (256 wide, 5 + 5 layers, n_a = 128, n_Z = 100) after "
+                  f"{PAPER_UPDATES} psi updates:", "", *ar_dae_rows(results["paper"])]
     lines += ["", "log Z of the exact density by importance sampling (truth 0; mean +- std over 256 states):", "",
               "| policy | proposal | " + " | ".join(f"n_Z = {n}" for n in PROPOSAL_SIZES) + " |",
               "| --- | --- | " + " | ".join("---" for _ in PROPOSAL_SIZES) + " |"]
@@ -226,10 +234,7 @@ def markdown(results: dict) -> str:
         cells = [results["log_z"][(label, standardize, n)] for n in PROPOSAL_SIZES]
         name = "1.5 x spread (scale_free)" if standardize == "scale_free" else "N(g(0,s), e^-2 I) (fixed)"
         lines.append(f"| {label} | {name} | " + " | ".join(f"{m:+.3f} +- {s:.3f}" for m, s in cells) + " |")
-    lines += ["", "k-NN entropy of a = tanh(x), x ~ N(0, std^2 I), minus the exact value (quadrature), mean over "
-              "32 states:", "", "| dim | pre-tanh std | samples | pre-tanh k-NN + log-Jacobian | k-NN on tanh(x) |",
-              "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {d} | {s:g} | {n} | {a:+.3f} | {b:+.3f} |" for (d, s, n), (a, b) in results["knn"].items()]
+    lines += ["", *knn_markdown(results["knn"])]
     return "\n".join(lines)
 
 
@@ -245,7 +250,7 @@ def plot(results: dict, path: Path) -> None:
     for standardize, marker in (("scale_free", "o"), ("fixed", "x")):
         for dim in (1, 6):
             rows = [r for r in results["ar_dae"] if r.standardize == standardize and r.case.dim == dim
-                    and not r.case.full_covariance]
+                    and not r.case.full_covariance and not r.center_score]
             if not rows:
                 continue
             widths = [r.case.width for r in rows]
@@ -267,11 +272,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--updates", type=int, default=None, help=f"psi updates (default {SHIPPED_UPDATES})")
     parser.add_argument("--out", type=Path, default=Path("runs/estimator_accuracy"), help="folder for .md and .png")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--paper", action="store_true",
+                        help=f"also two cases at the paper's psi sizes, {PAPER_UPDATES} updates (slow on a CPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     updates = args.updates or (2_000 if args.quick else SHIPPED_UPDATES)
-    results = run(args.quick, updates, args.seed)
+    results = run(args.quick, updates, args.seed, args.paper)
     table = markdown(results)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)

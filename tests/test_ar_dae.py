@@ -228,3 +228,46 @@ def test_ema_calibration_subtracts_the_running_mean_of_the_bonus_before_this_bat
     assert float(estimator.calibration) == pytest.approx(2.0 * (1 - 0.75 ** 3))
     off = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=4, num_proposal=4)
     assert off.target_shift(bonus) == 0.0
+
+
+class TiltedStandardNormalPsi(torch.nn.Module):
+    """psi(y) = -|y|^2 / 2 + tilt . y: the exact standardized log-density of an isotropic Gaussian policy up to a
+    linear tilt, whose score tilt - y has mean `tilt` under the policy instead of zero."""
+
+    def __init__(self, tilt: torch.Tensor):
+        super().__init__()
+        self.tilt = tilt
+
+    def condition(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.new_zeros(*obs.shape[:-1], 1)
+
+    def forward(self, y: torch.Tensor, sigma: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
+        return -0.5 * y.pow(2).sum(-1) + (y * self.tilt).sum(-1) + 0.0 * (sigma + condition).sum(-1)
+
+
+@pytest.mark.parametrize("center_score", [False, True])
+def test_center_score_removes_a_linear_tilt_from_the_score_and_its_low_bias_from_log_pi(center_score):
+    from scripts.estimator_accuracy import KnownGaussianPolicy
+
+    torch.manual_seed(0)
+    tilt = torch.tensor([0.5, -0.5])
+    policy = KnownGaussianPolicy(2, width=0.3)
+    estimator = ARDAEEstimator(policy, hidden_dim=8, depth=1, state_encoder_depth=0, num_actions=16,
+                               num_proposal=2000, center_score=center_score)
+    estimator.psi = TiltedStandardNormalPsi(tilt)
+    obs = torch.randn(32, 4)
+    sample = policy.sample(obs, 64)
+    true_score = policy.score(obs, sample.x)
+    _, score, _ = estimator.score(obs, sample.x)
+    with torch.no_grad():
+        exact = policy.log_prob(obs, sample.x)
+        log_prob_error = float((estimator.log_prob(repeat_obs(obs, 64), sample) - exact).mean())
+    score_mean_error = (score - true_score).detach().mean((0, 1)) * 0.3  # in y units
+    if center_score:
+        # antithetic draws: the true score's mean over them is exactly zero for a policy symmetric about its mode
+        assert score_mean_error.abs().max() < 1e-5, score_mean_error
+        assert abs(log_prob_error) < 0.03, log_prob_error
+    else:
+        assert torch.allclose(score_mean_error, tilt, atol=0.05), score_mean_error
+        # a tilted density normalized again: E[log pi] - E[log p] = -log E[exp(tilt . y)] = -|tilt|^2 / 2
+        assert log_prob_error == pytest.approx(-0.25, abs=0.03)

@@ -20,11 +20,13 @@ CASES = {
     "flow_vi_k4": (["algo=sac_flow_vi", "algo.policy.steps=4"], "sac_flow_vi",
                    {"entropy/estimate", "entropy/lower", "entropy/upper", "entropy/gap_upper", "entropy/reference"}),
     "flow_exact": (["algo=sac_flow_vi", "entropy=exact", "algo.policy.noise_std=0"], "sac_flow_vi",
-                   {"entropy/estimate", "entropy/exact", "entropy/knn_error"}),
+                   {"entropy/estimate", "entropy/exact", "entropy/knn_error", "entropy/sign_change_fraction"}),
     "flow_ar_dae": (["algo=sac_flow_vi", "entropy=ar_dae", "entropy.num_actions=8", "entropy.num_proposal=8",
                      "entropy.depth=2", "entropy.state_encoder_depth=1", "entropy.hidden_dim=64"], "sac_flow_vi",
                     {"entropy/estimate", "entropy/reference"}),
     "ar_dae": (["algo=sac_ar_dae"], "sac_ar_dae", {"entropy/estimate", "entropy/reference", "entropy/knn"}),
+    "ar_dae_centred": (["algo=sac_ar_dae", "entropy.center_score=true"], "sac_ar_dae",
+                       {"entropy/estimate", "entropy/reference", "entropy/knn"}),
 }
 
 

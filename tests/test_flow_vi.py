@@ -146,14 +146,49 @@ class KinkedVelocity(nn.Module):
         return torch.stack([-2.0 * torch.relu(x[..., 0]), 0.0 * x[..., 1]], dim=-1) + 0.0 * context
 
 
+class CubicVelocity(nn.Module):
+    """One Euler step (dt = 1) of v(x) = x^3 - (3 c^2 + 1) x gives x' = x^3 - 3 c^2 x: its derivative 3 (x^2 - c^2)
+    is negative for |x| < c, and the images of |x| <= 2 c, [-2 c^3, 2 c^3], have three preimages each."""
+
+    def __init__(self, c: float):
+        super().__init__()
+        self.c = c
+
+    def project_context(self, obs: torch.Tensor) -> torch.Tensor:
+        return obs.new_zeros(*obs.shape[:-1], 1)
+
+    def forward(self, x_and_t: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = x_and_t[..., :-1]
+        return x**3 - (3 * self.c**2 + 1) * x + 0.0 * context
+
+
+def test_sign_change_fraction_flags_the_orientation_reversing_share_a_lower_bound_on_the_folded_share():
+    torch.manual_seed(0)
+    c, obs = 0.5, torch.randn(4, OBS_DIM)
+    policy = FlowPolicy(OBS_DIM, 1, steps=1, noise_std=0.0, hidden_dim=8, depth=1)
+    policy.velocity = CubicVelocity(c)
+    z = torch.randn(4, 4096, 1)
+    x = policy.push(obs, z)
+    assert torch.allclose(x, z**3 - 3 * c**2 * z, atol=1e-5)
+    flagged = policy.sign_changed(obs, z)
+    derivative = 3 * (z[..., 0] ** 2 - c**2)  # the step's determinant and, in 1-D, its singular value
+    assert torch.equal(flagged, derivative < 1e-3)  # negative for |z| < c, or singular within 1e-3 of it
+    # the samples whose exact density misses a branch: |z| <= 2 c, each image also reached from |z'| < c
+    second_preimage = z[..., 0].abs() <= 2 * c
+    assert torch.equal(flagged & ~second_preimage, torch.zeros_like(flagged))  # every flag is a folded sample
+    fraction = entropy_report(ExactEstimator(policy), obs, num_samples=4096)["entropy/sign_change_fraction"]
+    assert abs(fraction - math.erf(c / math.sqrt(2))) < 0.02  # P(|z| < c) = 0.383
+    assert math.erf(2 * c / math.sqrt(2)) - fraction > 0.25  # P(|z| <= 2 c) = 0.683: the flag is a lower bound
+
+
 def test_exact_estimator_reports_the_fraction_of_samples_where_the_euler_map_folds():
     torch.manual_seed(0)
     obs = torch.randn(4, OBS_DIM)
     policy, _ = linear_flow(noise_std=0.0)
-    assert entropy_report(ExactEstimator(policy), obs, num_samples=64)["entropy/folded_fraction"] == 0.0
+    assert entropy_report(ExactEstimator(policy), obs, num_samples=64)["entropy/sign_change_fraction"] == 0.0
     policy = FlowPolicy(OBS_DIM, ACT_DIM, steps=1, noise_std=0.0, hidden_dim=8, depth=1)
     policy.velocity = KinkedVelocity()
     z = torch.randn(4, 256, ACT_DIM)
-    assert torch.equal(policy.folded(obs, z), z[..., 0] > 0)
-    fraction = entropy_report(ExactEstimator(policy), obs, num_samples=256)["entropy/folded_fraction"]
+    assert torch.equal(policy.sign_changed(obs, z), z[..., 0] > 0)
+    fraction = entropy_report(ExactEstimator(policy), obs, num_samples=256)["entropy/sign_change_fraction"]
     assert 0.4 < fraction < 0.6

@@ -16,10 +16,11 @@ The seeds below are two whose 100 updates meet no such kink in any pair; a bug s
 import pytest
 import torch
 
+from algos.estimators.ar_dae import ARDAEEstimator
 from algos.replay import ReplayBuffer
 from algos.stacking import member_state_dict
-from tests.group_helpers import (ACT_DIM, BATCH_SIZE, BUFFER_SIZE, CPU, OBS_DIM, PAIR_IDS, PAIRS, filled_buffer,
-                                 singles_and_group)
+from tests.group_helpers import (ACT_DIM, BATCH_SIZE, BUFFER_SIZE, CPU, ESTIMATORS, HIDDEN, OBS_DIM, PAIR_IDS, PAIRS,
+                                 filled_buffer, singles_and_group)
 
 SEEDS = [4, 7]
 UPDATES = 100
@@ -73,6 +74,19 @@ def assert_members_train_as_single_seeds(pair, critic_update: str) -> None:
             torch.testing.assert_close(member[path], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{path}: {m}")
         for name, value in metrics.items():
             torch.testing.assert_close(group_metrics[name][g], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
+def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
+    assert_members_train_as_single_seeds(pair)
+
+
+def test_a_member_with_a_centred_ar_dae_score_is_the_single_seed_agent(monkeypatch):
+    # the antithetic draws of the score's mean come from each member's own noise stream
+    centred = lambda policy: ARDAEEstimator(policy, hidden_dim=HIDDEN, depth=2, state_encoder_depth=1,  # noqa: E731
+                                            num_actions=8, num_proposal=8, center_score=True)
+    monkeypatch.setitem(ESTIMATORS, ARDAEEstimator, centred)
+    assert_members_train_as_single_seeds(("implicit", ARDAEEstimator), "joint")
 
 
 def test_the_composition_root_builds_each_member_as_its_seeds_agent():

@@ -124,6 +124,12 @@ class ARDAEEstimator(EntropyEstimator):
         before B is used, the first batch's mean taken as it is. "ema": an exponential average at
         `calibration_momentum`, starting from 0 and used before it takes in this batch.
     calibration_momentum: B's exponential-average rate ("ema" only).
+    center_score: subtract from psi, per state, the linear term c(s) . y with c(s) the mean of d psi / dy over
+        n_a policy samples in antithetic pairs (`score_mean`). The true score has zero mean under the policy, so
+        c(s) is pure error; it tilts the learned density, which biases the entropy gradient on the policy's mean and, since a
+        tilted density normalized again lies below the true one on average (Jensen), biases log pi low. The
+        score, log pi and log Z all use the centred psi, so the value stays the potential of the gradient. Costs
+        one more pass of psi with its input gradient over n_a samples per state in every log pi and score call.
     """
 
     requires = SAMPLES
@@ -133,7 +139,8 @@ class ARDAEEstimator(EntropyEstimator):
                  min_spread: float = 1e-6, delta_scale: float = 0.1, num_actions: int = 128, num_sigmas: int = 1,
                  num_updates: int = 1, lr: float = 3e-4, num_proposal: int = 100, proposal_width: float = 1.5,
                  proposal_log_var: float = -2.0, action_encoder_depth: int = 0, target_calibration: bool = False,
-                 calibration_method: str = "mean", calibration_momentum: float = 0.005):
+                 calibration_method: str = "mean", calibration_momentum: float = 0.005,
+                 center_score: bool = False):
         super().__init__(policy)
         if num_actions < 2 or num_updates < 1:
             raise ValueError(f"AR-DAE needs num_actions >= 2 (per-state spread) and num_updates >= 1, "
@@ -161,6 +168,7 @@ class ARDAEEstimator(EntropyEstimator):
         self.target_calibration = target_calibration
         self.calibration_method = calibration_method
         self.calibration_momentum = calibration_momentum
+        self.center_score = center_score
         shape = () if self.members is None else (self.members.size,)
         self.register_buffer("calibration", torch.zeros(shape))  # B (one per member), saved with the estimator
         # Transitions B has averaged so far ("mean"); float64 counts exactly far past a million-step run's batches.
@@ -205,39 +213,73 @@ class ARDAEEstimator(EntropyEstimator):
         offset, spread = broadcast_to_samples(offset, x), broadcast_to_samples(spread, x)
         return (x.detach() - offset) / spread, spread, log_det
 
-    def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+        """psi(y; s, 0), minus tilt(s) . y when a tilt [*S, d] is given (center_score)."""
         condition = broadcast_to_samples(self.psi.condition(obs), y)
-        return self.psi(y, torch.zeros_like(y[..., :1]), condition)
+        value = self.psi(y, torch.zeros_like(y[..., :1]), condition)
+        return value if tilt is None else value - (broadcast_to_samples(tilt, y) * y).sum(-1)
 
-    def log_normalizer(self, obs: torch.Tensor) -> torch.Tensor:
-        """log Z(s) of psi(.; s, 0) by importance sampling from N(0, proposal_std^2 I) in y space, i.e. centred at
-        b(s) = g(0, s) in x space (authors' code; the paper's formula for the mean is garbled)."""
-        return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y), tuple(obs.shape[:-1]),
+    def _psi_and_score_y(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(psi(y; s, 0), d psi / dy), detached, with the tilt subtracted when given."""
+        with torch.enable_grad():
+            y = y.detach().requires_grad_(True)
+            psi_value = self._psi_at_zero_noise(obs, y, tilt)
+            score_y = input_gradient(psi_value, y, create_graph=False)
+        return psi_value.detach(), score_y
+
+    @torch.no_grad()
+    def score_mean(self, obs: torch.Tensor) -> torch.Tensor | None:
+        """c(s) [*S, d]: the mean of d psi / dy over n_a policy samples per state, the tilt that center_score
+        removes; None when center_score is off.
+
+        The samples come in antithetic pairs g(+eps, s), g(-eps, s) (the flow's added noise paired the same way):
+        the mean stays unbiased for any policy, while for one symmetric about g(0, s) the true score's share of it
+        cancels exactly, so what is subtracted is psi's error rather than the true score's sampling noise (which,
+        subtracted, would add about 1/sqrt(n_a) of the score's size to every sample's error)."""
+        if not self.center_score:
+            return None
+        half = (*obs.shape[:-1], (self.num_actions + 1) // 2)
+        eps = normal(self.members, (*half, self.policy.noise_dim), obs.device, obs.dtype)
+        x = self.policy.transform(obs, torch.cat([eps, -eps], dim=-2))
+        added_std = getattr(self.policy, "noise_std", 0.0)
+        if added_std > 0:
+            added = normal(self.members, (*half, self.act_dim), obs.device, obs.dtype)
+            x = x + added_std * torch.cat([added, -added], dim=-2)
+        y, _, _ = self._standardize(obs, x)
+        return self._psi_and_score_y(obs, y)[1].mean(-2)
+
+    def log_normalizer(self, obs: torch.Tensor, tilt: torch.Tensor | None = None) -> torch.Tensor:
+        """log Z(s) of psi(.; s, 0) (less the tilt) by importance sampling from N(0, proposal_std^2 I) in y space,
+        i.e. centred at b(s) = g(0, s) in x space (authors' code; the paper's formula for the mean is garbled)."""
+        return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y, tilt), tuple(obs.shape[:-1]),
                                          self.act_dim, self.num_proposal, self.proposal_std, obs.device,
                                          self.members)
 
     @torch.no_grad()
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         y, _, log_det = self._standardize(obs, sample.x)
-        return self._psi_at_zero_noise(obs, y) - self.log_normalizer(obs) + log_det
+        tilt = self.score_mean(obs)
+        return self._psi_at_zero_noise(obs, y, tilt) - self.log_normalizer(obs, tilt) + log_det
 
-    def score(self, obs: torch.Tensor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def score(self, obs: torch.Tensor, x: torch.Tensor, tilt: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(psi(y; s, 0), d log pi / dx = (d psi / dy) / spread, log|dy/dx|), all detached; psi's weights get no
-        gradient."""
+        gradient. With center_score, psi less the tilt (`tilt`, or `score_mean` when not given)."""
         y, spread, log_det = self._standardize(obs, x)
-        with torch.enable_grad():
-            y = y.requires_grad_(True)
-            psi_value = self._psi_at_zero_noise(obs, y)
-            score_y = input_gradient(psi_value, y, create_graph=False)
-        return psi_value.detach(), score_y / spread, log_det
+        tilt = self.score_mean(obs) if tilt is None else tilt
+        psi_value, score_y = self._psi_and_score_y(obs, y, tilt)
+        return psi_value, score_y / spread, log_det
 
     def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         """Value: the detached estimate log pi(x) (log Z included, so logged entropy and a tuned alpha see the
         real value). Gradient: the AR-DAE score dotted with dx/dtheta. The tanh term 2 tanh(x) comes from the
         SAC core, whose squashed_log_prob differentiates -log(1 - tanh(x)^2) by autograd."""
-        psi_value, score, log_det = self.score(obs, sample.x)
+        tilt = self.score_mean(obs)
+        psi_value, score, log_det = self.score(obs, sample.x, tilt)
         with torch.no_grad():
-            value = psi_value - self.log_normalizer(obs) + log_det
+            value = psi_value - self.log_normalizer(obs, tilt) + log_det
         return path_derivative_surrogate(value, score, sample.x)
 
     def loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -270,5 +312,6 @@ class ARDAEEstimator(EntropyEstimator):
         """log Z once per state (not once per sample) for `num_samples` draws per state."""
         x = self.policy.sample(obs, num_samples).x
         y, _, log_det = self._standardize(obs, x)
-        log_prob = self._psi_at_zero_noise(obs, y) - self.log_normalizer(obs).unsqueeze(-1) + log_det
+        tilt = self.score_mean(obs)
+        log_prob = self._psi_at_zero_noise(obs, y, tilt) - self.log_normalizer(obs, tilt).unsqueeze(-1) + log_det
         return {"estimate": (log_prob, x)}

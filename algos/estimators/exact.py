@@ -28,11 +28,13 @@ class ExactEstimator(EntropyEstimator):
     @torch.no_grad()
     def diagnostics(self, obs: torch.Tensor, num_samples: int) -> dict:
         """The exact value is its own reference: reported under both names so the k-NN check can compare. For the
-        Euler flow also `folded_fraction`, the share of samples where the map is not a bijection (FlowPolicy.folded):
-        the value rests on invertibility, so a folded map shows up in the logs instead of silently."""
+        Euler flow also `sign_change_fraction`, the share of samples where an Euler step reverses orientation
+        (FlowPolicy.sign_changed): the value rests on invertibility, so a folded map shows up in the logs instead of
+        silently; the share whose value is wrong can be larger (a lower bound, not a measure)."""
         sample = self.policy.sample(obs, num_samples)
         log_prob = self.log_prob(repeat_obs(obs, num_samples), sample)
         report = {"estimate": (log_prob, sample.x), "exact": (log_prob, sample.x)}
-        if hasattr(self.policy, "folded"):
-            report["folded_fraction"] = member_mean(self.policy.folded(obs, sample.noise).float(), self.members)
+        if hasattr(self.policy, "sign_changed"):
+            flags = self.policy.sign_changed(obs, sample.noise).float()
+            report["sign_change_fraction"] = member_mean(flags, self.members)
         return report

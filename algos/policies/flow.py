@@ -111,10 +111,16 @@ class FlowPolicy(Policy):
         return x.reshape(z.shape), log_det.reshape(z.shape[:-1])
 
     @torch.no_grad()
-    def folded(self, obs: torch.Tensor, z: torch.Tensor, min_singular_value: float = 1e-3) -> torch.Tensor:
-        """True per sample [*z.shape[:-1]] where some Euler step I + dt * dv/dx has a negative determinant or a
-        smallest singular value below `min_singular_value`: there the map folds (or nearly), it is no bijection
-        and the exact log-density, which assumes one, over-states the entropy."""
+    def sign_changed(self, obs: torch.Tensor, z: torch.Tensor, min_singular_value: float = 1e-3) -> torch.Tensor:
+        """True per sample [*z.shape[:-1]] where some Euler step I + dt * dv/dx has a non-positive determinant or
+        a smallest singular value below `min_singular_value`: the step reverses orientation there (or nearly).
+
+        A flag that the map folds, not the share of samples whose exact log-density is wrong. Where a step of
+        degree one (x + dt v(x) with v of bounded growth) has det < 0, its image point has at least two more
+        preimages, so a flagged sample's density is wrong; but so is that of every unflagged sample whose image
+        the fold also covers, which the sign cannot see. In 1-D, x = z^3 - 3 c^2 z flags |z| < c while every
+        |z| <= 2 c has a second preimage (tests/test_flow_vi.py). The flag is a lower bound on that share.
+        """
         *matrices, _ = self._euler_step_matrices(obs, z)
         bad = torch.zeros(matrices[0].shape[0], dtype=torch.bool, device=z.device)
         for m in matrices:
