@@ -45,7 +45,7 @@ def composed_job(*overrides: str) -> Iterator[DictConfig]:
 def train_in_process(*overrides: str, run_root: Path) -> tuple[int, str]:
     """Compose the config as the CLI does and train in this process: (exit code, the line the CLI would print).
     For inputs whose point is not the process boundary; faster than a subprocess by the imports it saves."""
-    from runner.__main__ import train
+    from runner.cli import train
     from runner.errors import RunError
 
     with composed_job(*overrides, f"run_root={run_root}") as cfg:
