@@ -138,13 +138,17 @@ class WandbSink(Sink):
     at start or later, warns once and turns the sink off.
 
     `init_timeout_s`: how long an online start may wait for the server before W&B is off; the wait is announced
-    when it begins, so a machine without network does not look stalled.
+    when it begins, so a machine without network does not look stalled. `process_dir`: where W&B's files that
+    belong to the process rather than to one run go (see `wandb_files_in`); the experiment's folder is shared by
+    every run a process may train, so no run folder holds a log that a later run goes on writing.
     """
 
     def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None, group: str,
-                 job_type: str, name: str, tags: list[str], init_timeout_s: float = 30.0):
+                 job_type: str, name: str, tags: list[str], init_timeout_s: float = 30.0,
+                 process_dir: Path | None = None):
         self.run = None
         self.run_dir = run_dir
+        self.process_dir = process_dir or run_dir / "wandb"
         self.id_file = run_dir / "wandb_id.txt"
         self.mode, self.init_timeout_s = mode, init_timeout_s
         self.init_args = dict(project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags,
@@ -155,14 +159,17 @@ class WandbSink(Sink):
         W&B's files: a killed process loses the rows W&B had not yet written, while the CSV files kept them."""
         try:
             run_id = self._run_id()
-        except ValueError as err:
+        except ValueError as err:  # our own message, whole: it says which file and what to do
             self._off(str(err))
+            return
+        except OSError as err:
+            self._drop(err)
             return
         if self.mode == "online":
             print(f"W&B: connecting to the server, up to {self.init_timeout_s:g} s (logger=offline needs no "
                   "network)", file=sys.stderr, flush=True)
         try:
-            with wandb_files_in(self.run_dir / "wandb"):
+            with wandb_files_in(self.process_dir):
                 import wandb
 
                 recorded = recorded_keys(self.run_dir)
@@ -243,7 +250,7 @@ def wandb_files_in(folder: Path) -> Iterator[None]:
     (`core-debug-*.log`, under the user's cache folder) and the temporary media folder (in the system's temporary
     folder, left there when a kill ends the process). W&B reads both places once, when it is imported and when
     its service starts, so they are pointed at `folder` only for that call; later runs in the same process keep
-    the first run's."""
+    the first one's."""
     folder.mkdir(parents=True, exist_ok=True)
     saved_env = {name: os.environ.get(name) for name in WANDB_CACHE_VARIABLES}
     saved_tmp = tempfile.tempdir

@@ -106,7 +106,7 @@ def test_run_root_that_cannot_hold_runs_is_refused_in_one_line(tmp_path, where):
 def test_run_root_with_a_tilde_is_the_home_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.chdir(tmp_path)
-    from runner.cli import train
+    from runner.__main__ import train
 
     with composed_job(*QUIET, "total_steps=600", "warmup_steps=300", "eval_every=600", "run_root='~/x'") as cfg:
         folder, _ = train(cfg)
@@ -135,7 +135,7 @@ def test_checkpoint_of_another_configuration_is_refused_in_one_line(run_root):
 
 
 def test_finished_sweep_job_is_reported_as_already_finished_and_left_untouched(run_root, capsys):
-    from runner.cli import sweep_job
+    from runner.__main__ import sweep_job
 
     args = [*SHORT, "total_steps=600", "experiment_name=sweep_again"]
     with composed_job(*args, f"run_root={run_root}") as cfg:
@@ -149,13 +149,23 @@ def test_finished_sweep_job_is_reported_as_already_finished_and_left_untouched(r
     assert snapshot(run_root) == before
 
 
+def test_finished_group_started_again_changes_nothing(run_root, capsys):
+    args = [*SHORT, "total_steps=600", "seeds=[0,1]", "experiment_name=group_again"]
+    assert train_in_process(*args, run_root=run_root) == (0, "")
+    before = snapshot(run_root)
+    capsys.readouterr()
+    assert train_in_process(*args, run_root=run_root) == (0, "")
+    assert capsys.readouterr().out.startswith("finished: every seed folder of ")
+    assert snapshot(run_root) == before
+
+
 # --- divergence: NaN actions never reach MuJoCo --------------------------------------------------------------
 DIVERGING = [*QUIET, "sac.lr=1e6", "log_every=100000", "checkpoint_every=100000", "total_steps=3000",
              "warmup_steps=300", "eval_every=3000", "experiment_name=diverging"]
 
 
 def test_nan_actions_stop_the_run_at_once_and_count_as_failed_in_a_sweep(run_root, tmp_path, monkeypatch, capsys):
-    from runner.cli import sweep_job
+    from runner.__main__ import sweep_job
 
     monkeypatch.chdir(tmp_path)
     code, line = train_in_process(*DIVERGING, run_root=run_root)
@@ -167,6 +177,12 @@ def test_nan_actions_stop_the_run_at_once_and_count_as_failed_in_a_sweep(run_roo
     with composed_job(*DIVERGING, "restart=true", f"run_root={run_root}") as cfg:
         outcome = sweep_job(cfg)
     assert outcome.status == "failed" and "(actions)" in outcome.message
+
+
+def test_nan_actions_stop_a_group_naming_the_member(run_root):
+    code, line = train_in_process(*DIVERGING, "seeds=[0,1]", run_root=run_root)
+    assert code == 2 and "in " in line and "(actions); stopping the group of 2 seeds" in line, line
+    assert int(line.split("non-finite values at step ")[1].split()[0]) < 1000, line
 
 
 # --- files outside the run folder ------------------------------------------------------------------------------
@@ -201,7 +217,7 @@ def test_wandb_writes_nothing_in_home_or_the_temporary_folder(tmp_path, monkeypa
     run_cli(*TINY, "total_steps=600", "warmup_steps=300", "eval_every=600", "logger=offline",
             "experiment_name=wb_files", run_root=run_root)
     assert list(home.rglob("*")) == [] and list(temp.rglob("*")) == []
-    assert list(run_root.rglob("core-debug-*.log"))  # W&B's service log, kept with the run
+    assert list((run_root / "wb_files" / ".wandb").rglob("core-debug-*.log"))  # the experiment's (sweep's) folder
 
 
 # --- W&B: say at once that an online start waits, and warn in full ------------------------------------------------
@@ -256,7 +272,7 @@ def test_ctrl_c_while_loading_is_one_line(tmp_path):
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "Traceback" not in err, err
-    assert err.strip().startswith("stopped: SIGINT outside a run's training loop") and len(err.strip().splitlines()) == 1
+    assert err.strip().startswith("stopped: SIGINT") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "runs").exists()
 
 
