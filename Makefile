@@ -21,8 +21,10 @@ $(STAMP): pyproject.toml requirements.lock
 	touch $(STAMP)
 
 # SAC-Gaussian on InvertedPendulum-v5: learns to balance (return 1000) in a few minutes on a 2-core CPU.
+# ARGS passes overrides through: make run ARGS="seed=1", make run ARGS="restart=true".
+ARGS ?=
 run: setup
-	$(PY) -m runner experiment=quickstart
+	$(PY) -m runner experiment=quickstart $(ARGS)
 
 # Two pytest workers: the tests are CPU-bound on one torch thread each, so they fill both cores.
 test: setup
@@ -55,7 +57,7 @@ VALIDATION_TASKS := hopper halfcheetah
 VALIDATION_SEEDS := 0 1 2
 validate: $(STAMP)
 	$(MAKE) -j2 $(addprefix validate-task-,$(VALIDATION_TASKS))
-	$(PY) -m scripts.validation_report runs/validation --preamble docs/validation/about.md
+	$(PY) -m scripts.validation_report runs/validation --out docs/validation --preamble docs/validation/about.md
 
 validate-task-%: $(STAMP)
 	set -e; for seed in $(VALIDATION_SEEDS); do \

@@ -4,35 +4,39 @@ hands them to the Trainer (the GroupTrainer for a group)."""
 from __future__ import annotations
 
 import sys
-import traceback
-from contextlib import ExitStack, contextmanager
-from pathlib import Path
-from typing import Iterator
 
-import hydra
-import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+try:  # Ctrl-C while torch and Hydra load (seconds): one line, not the traceback of an import
+    import traceback
+    from contextlib import ExitStack
+    from pathlib import Path
 
-from runner import build
-from runner.checkpoint import load_group, load_latest
-from runner.errors import Interrupted, RunError
-from runner.group_trainer import GroupTrainer
-from runner.host import prepare_host
-from runner.identity import identify
-from runner.interrupt import stop_on_signals
-from runner.lock import LOCK_FILE, run_folder_lock
-from runner.run_folder import open_run_folder
-from runner.schema import validated
-from runner.sweep_report import Outcome, exit_status
-from runner.trainer import Trainer
-from runner.validate import check_run_folder, resolve_device
+    import hydra
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import DictConfig
+
+    from runner import build
+    from runner.checkpoint import load_group, load_latest
+    from runner.errors import Diverged, Interrupted, RunError
+    from runner.group_trainer import GroupTrainer
+    from runner.host import mujoco_log_in, prepare_host
+    from runner.identity import identify
+    from runner.interrupt import stop_on_signals
+    from runner.lock import run_folder_lock
+    from runner.run_folder import finished_message, open_run_folder
+    from runner.schema import validated
+    from runner.sweep_report import Outcome, exit_status
+    from runner.trainer import Trainer
+    from runner.validate import check_checkpoint_fits, check_run_folder, resolve_device
+except KeyboardInterrupt:
+    print("stopped: SIGINT while the runner was loading; nothing was started", file=sys.stderr, flush=True)
+    sys.exit(130)
 
 
-def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer]:
+def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer | None]:
     """Validate, build, train; returns the run folder (a group's: the folder holding its seed folders) and the
-    finished trainer.
+    finished trainer, or None for the trainer when the run had already finished (nothing is then written).
 
     Nothing is written before every check has passed, and one process at a time owns each run folder.
     """
@@ -40,48 +44,46 @@ def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer]:
     configs = build.member_configs(cfg)
     identities = [identify(member) for member in configs]
     run_dirs = [identity.run_dir(cfg.run_root) for identity in identities]
+    folder = run_dirs[0] if cfg.seeds is None else run_dirs[0].parent
     device = resolve_device(cfg.device)
     with ExitStack() as held:
         for run_dir in run_dirs:
-            held.enter_context(new_folder_removed_on_refusal(run_dir))
             held.enter_context(run_folder_lock(run_dir))
         stop = held.enter_context(stop_on_signals())
         for member, run_dir in zip(configs, run_dirs):
             check_run_folder(run_dir, member)
         prepare_host(cfg.torch_threads)
+        states = None if cfg.restart else load_states(run_dirs, device, group=cfg.seeds is not None)
+        finished = finished_message(run_dirs, states, cfg.total_steps)
+        if finished is not None:
+            print(finished, flush=True)
+            return folder, None
+        held.enter_context(mujoco_log_in(folder))
         if cfg.seeds is None:
-            state = None if cfg.restart else load_latest(run_dirs[0], device)
             torch.manual_seed(cfg.seed)
             trainer = build.build_trainer(cfg, run_dirs[0], identities[0], device, stop=stop)
+            agent = trainer.agent
         else:
-            state = None if cfg.restart else load_group(run_dirs, device)
             trainer = build.build_group_trainer(cfg, run_dirs, identities, device, stop=stop)
-        for member, run_dir, identity in zip(configs, run_dirs, identities):
-            open_run_folder(run_dir, member, composed, identity, restart=cfg.restart)
+            agent = trainer.probe
         try:
-            trainer.run(state)
+            for run_dir, state in zip(run_dirs, states or []):
+                check_checkpoint_fits(run_dir, state, agent)
+            for member, run_dir, identity in zip(configs, run_dirs, identities):
+                open_run_folder(run_dir, member, composed, identity, restart=cfg.restart)
+            trainer.run(states[0] if states is not None and cfg.seeds is None else states)
         finally:
             trainer.close()
     print(trainer.report(), flush=True)
-    return (run_dirs[0] if cfg.seeds is None else run_dirs[0].parent), trainer
+    return folder, trainer
 
 
-@contextmanager
-def new_folder_removed_on_refusal(run_dir: Path) -> Iterator[None]:
-    """Creates the run folder; a start refused before training leaves no folder it created behind."""
-    created = [p for p in (run_dir, *run_dir.parents) if not p.exists()]
-    run_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        yield
-    except RunError:
-        if created and not any(p for p in run_dir.iterdir() if p.name != LOCK_FILE):
-            (run_dir / LOCK_FILE).unlink(missing_ok=True)
-            for folder in created:  # deepest first; a folder someone else wrote into stays
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
-        raise
+def load_states(run_dirs: list[Path], device: torch.device, group: bool) -> list[dict] | None:
+    """Each seed's checkpoint (a single run's only one), or None when the run has none yet."""
+    if group:
+        return load_group(run_dirs, device)
+    latest = load_latest(run_dirs[0], device)
+    return None if latest is None else [latest]
 
 
 def sweep_job(cfg: DictConfig) -> Outcome:
@@ -92,12 +94,17 @@ def sweep_job(cfg: DictConfig) -> Outcome:
     except Interrupted as err:
         print(f"{err.label}: {err}", file=sys.stderr, flush=True)
         raise SystemExit(err.exit_code) from None
+    except Diverged as err:  # not the input's fault: the sweep counts it with the runs that failed
+        print(f"{err.label}: {err}", file=sys.stderr, flush=True)
+        return Outcome("failed", str(err))
     except RunError as err:
         print(f"{err.label}: {err}", file=sys.stderr, flush=True)
         return Outcome("refused", str(err))
     except Exception as err:  # noqa: BLE001 - reported in the job's log and in the sweep summary
         traceback.print_exc()
         return Outcome("failed", f"{type(err).__name__}: {err}")
+    if trainer is None:
+        return Outcome("already finished", run_dir=str(run_dir))
     return Outcome("resumed" if trainer.resumed_from is not None else "finished", run_dir=str(run_dir))
 
 
@@ -111,6 +118,7 @@ def main(cfg: DictConfig) -> Outcome | None:
         print(f"{err.label}: {err}", file=sys.stderr, flush=True)
         sys.exit(err.exit_code)
     return None
+
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ from runner.sinks import ConsoleSink, TensorBoardSink, WandbSink
 from runner.trainer import Trainer
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+# W&B's files of the process, not of one run (its service's log, its temporary media): in the experiment's folder,
+# which is also a sweep's folder.
+WANDB_PROCESS_DIR = ".wandb"
 # The command-line change that gives a policy with added noise (the flow) the capability an estimator needs.
 NOISE_HINTS = {EXACT_DENSITY: "set algo.policy.noise_std=0 for the deterministic flow",
                NOISY_PUSHFORWARD: "set algo.policy.noise_std > 0"}
@@ -165,7 +168,8 @@ def build_logger(cfg: DictConfig, run_dir: Path, identity: RunIdentity) -> Metri
                 [identity.variant] if identity.variant else [])
             sinks.append(WandbSink(run_dir, config, mode=cfg.logger.mode, project=cfg.logger.project,
                                    entity=cfg.logger.entity, group=group, job_type=identity.algo,
-                                   name=f"{group}/seed{identity.seed}", tags=tags))
+                                   name=f"{group}/seed{identity.seed}", tags=tags,
+                                   process_dir=Path(cfg.run_root) / identity.experiment / WANDB_PROCESS_DIR))
     return MetricsLogger(run_dir, sinks)
 
 

@@ -16,3 +16,8 @@ class Interrupted(RunError):
     def __init__(self, message: str, signum: int):
         super().__init__(message)
         self.exit_code = 128 + signum
+
+
+class Diverged(RunError):
+    """A run whose numbers stopped being finite: one line and exit 2 like bad input, but a sweep counts it with the
+    runs that failed, since the input was valid."""

@@ -22,7 +22,7 @@ from algos.stacking import (
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, save_with_replay
-from runner.errors import Interrupted, RunError
+from runner.errors import Diverged, Interrupted, RunError
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
@@ -152,7 +152,7 @@ class GroupTrainer(TrainingSchedule):
             kept = "no checkpoint was written before it; restart=true starts the group over"
         else:
             kept = f"every member's checkpoint of step {self.checkpoint_step} is kept in its folder"
-        raise RunError(f"non-finite values at step {self.step} in {member.run_dir} ({what}); stopping the group "
+        raise Diverged(f"non-finite values at step {self.step} in {member.run_dir} ({what}); stopping the group "
                        f"of {len(self.members)} seeds: {kept}")
 
     # --- loop ------------------------------------------------------------------------------------------------
@@ -176,6 +176,9 @@ class GroupTrainer(TrainingSchedule):
                                     for m in self.members])
             else:
                 actions = self.agent.act(obs)
+                for member, finite in zip(self.members, np.isfinite(actions).all(axis=-1)):
+                    if not finite:  # act() already synced: the check is free, and MuJoCo never steps on NaN
+                        self._diverged(member, "actions")
             outcomes = [m.episode.step(m.env, action) for m, action in zip(self.members, actions)]
             next_obs, rewards, terminated, truncated, _ = (np.array(column) for column in zip(*outcomes))
             self.buffer.add(obs, actions, rewards, next_obs, terminated)

@@ -1,10 +1,14 @@
-"""Process-wide settings of the machine a run uses: CPU threads, float32 denormals, and how the C allocator treats
-large tensors."""
+"""Process-wide settings of the machine a run uses: CPU threads, float32 denormals, how the C allocator treats
+large tensors, where MuJoCo writes its warnings."""
 
 from __future__ import annotations
 
 import ctypes
 import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -47,3 +51,30 @@ def prepare_host(torch_threads: int = 0) -> None:
         torch.set_num_threads(torch_threads)
     torch.set_flush_denormal(True)
     keep_freed_memory()
+
+
+MUJOCO_LOG = "MUJOCO_LOG.TXT"
+
+
+@contextmanager
+def mujoco_log_in(folder: Path) -> Iterator[None]:
+    """MuJoCo's warnings (an unstable simulation) go to `<folder>/MUJOCO_LOG.TXT` while the block runs, instead of
+    to a file of that name in whatever directory the run was launched from. The first is also said on stderr."""
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+    said = []
+
+    def warn(message: str) -> None:
+        with (folder / MUJOCO_LOG).open("a") as log:
+            log.write(f"{time.strftime('%a %b %d %H:%M:%S %Y')}\nWARNING: {message}\n\n")
+        if not said:
+            said.append(message)
+            print(f"warning: MuJoCo: {message} (this and any later ones: {folder / MUJOCO_LOG})", file=sys.stderr,
+                  flush=True)
+
+    mujoco.set_mju_user_warning(warn)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)

@@ -54,3 +54,13 @@ def write_metadata(folder: Path, composed: DictConfig) -> None:
         hydra_cfg = HydraConfig.get()
         (folder / "overrides.yaml").write_text(OmegaConf.to_yaml(hydra_cfg.overrides.task))
         (folder / "hydra.yaml").write_text(OmegaConf.to_yaml({"hydra": hydra_cfg}))
+
+
+def finished_message(run_dirs: list[Path], states: list[dict] | None, total_steps: int) -> str | None:
+    """What a start says when its checkpoints (one per seed) already hold all `total_steps`: the run is done, and
+    starting it again changes nothing in its folders. None when there is training left."""
+    if states is None or any(state["counters"]["step"] < total_steps for state in states):
+        return None
+    where = str(run_dirs[0]) if len(run_dirs) == 1 else f"every seed folder of {run_dirs[0].parent}"
+    return (f"finished: {where} already holds all {total_steps} steps; nothing was changed (restart=true trains "
+            f"it again and moves the old files to {SET_ASIDE}/)")

@@ -8,6 +8,7 @@ and estimator sub-configs differ by choice, so their keys are checked by name (`
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass
 
@@ -27,11 +28,12 @@ DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 @dataclass(frozen=True)
 class Rule:
     """One key's type (`int`, `real`, `flag`, `text`, `texts`: a list of choices, `ints`: a list of distinct
-    integers, described by its `hint`) and range; `low`/`high` are inclusive unless `open_low`."""
+    integers, described by its `hint`) and range; `low`/`high` are inclusive unless `open_low`/`open_high`."""
     kind: str
     low: float | None = None
     high: float | None = None
     open_low: bool = False
+    open_high: bool = False
     nullable: bool = False
     choices: tuple[str, ...] = ()
     pattern: re.Pattern | None = None
@@ -53,7 +55,7 @@ class Rule:
             return "a finite number"
         if self.high is None:
             return f"{noun} {'>' if self.open_low else '>='} {self.low:g}"
-        return f"{noun} in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
+        return f"{noun} in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}{')' if self.open_high else ']'}"
 
 
 def whole(low: int = 1, high: int | None = None) -> Rule:
@@ -61,7 +63,7 @@ def whole(low: int = 1, high: int | None = None) -> Rule:
 
 
 def real(low: float | None = None, high: float | None = None, open_low: bool = False, nullable: bool = False) -> Rule:
-    return Rule("real", low, high, open_low, nullable)
+    return Rule("real", low, high, open_low=open_low, nullable=nullable)
 
 
 FLAG = Rule("flag")
@@ -70,6 +72,10 @@ NAME = Rule("text", pattern=SEGMENT, hint="a single folder name: letters, digits
                                              "with '.' or '-'")
 POSITIVE = real(0.0, open_low=True)
 UNIT = real(0.0, 1.0, open_low=True)
+# Time-limit truncation bootstraps from the next state, so at gamma = 1 the soft value target is a sum without end:
+# no fixed point, and the critic's targets grow with training.
+DISCOUNT = Rule("real", 0.0, 1.0, open_low=True, open_high=True,
+                hint="a number in (0, 1): at 1 the bootstrapped target of a time-limited episode has no bound")
 ACTIVATION = Rule("text", choices=tuple(sorted(ACTIVATIONS)))
 
 # Every key of conf/config.yaml, conf/env/ and conf/logger/.
@@ -88,7 +94,7 @@ KEYS: dict[str, Rule] = {
     "video_every": whole(0), "video_frames": whole(1), "video_width": whole(16), "video_height": whole(16),
     "diagnostics.num_states": whole(1),
     "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),
-    "sac.gamma": UNIT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,
+    "sac.gamma": DISCOUNT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,
     "sac.autotune_alpha": FLAG, "sac.target_entropy": real(nullable=True),
     "sac.critic_update": Rule("text", choices=CRITIC_UPDATES), "sac.target_squash_floor": real(0.0),
     "sac.critic._target_": TEXT, "sac.critic.hidden_dim": whole(1), "sac.critic.depth": whole(0),
@@ -139,6 +145,7 @@ def validated(cfg: DictConfig) -> DictConfig:
             raise RunError(f"{key} is not a config key (see conf/config.yaml and the algo/entropy configs)")
         _put(data, key, _check(key, value, rule))
     _check_together(data)
+    data["run_root"] = os.path.expanduser(data["run_root"])  # `run_root=~/runs` is the home folder's, not `./~`
     return OmegaConf.create(data)
 
 
@@ -191,13 +198,14 @@ def _check(key: str, value: object, rule: Rule):
         value = float(value)
     if rule.low is not None and (value < rule.low or (rule.open_low and value == rule.low)):
         raise bad
-    if rule.high is not None and value > rule.high:
+    if rule.high is not None and (value > rule.high or (rule.open_high and value == rule.high)):
         raise bad
     return value
 
 
 def _check_together(data: dict) -> None:
-    """Ranges that depend on two keys: the run must update at least once, and bounds must be ordered."""
+    """Ranges that depend on two keys: the run must update at least once, its evaluations must have the entropy
+    diagnostics, and bounds must be ordered."""
     total, warmup, batch = data["total_steps"], data["warmup_steps"], data["sac"]["batch_size"]
     if warmup >= total:
         raise RunError(f"warmup_steps ({warmup}) must be below total_steps ({total}): the run would never update")
@@ -205,6 +213,10 @@ def _check_together(data: dict) -> None:
     if batch > held:
         raise RunError(f"sac.batch_size ({batch}) is more than the replay buffer ever holds ({held} transitions, "
                        "min(buffer_size, total_steps)): the run would never update")
+    states = data["diagnostics"]["num_states"]
+    if states > held:
+        raise RunError(f"diagnostics.num_states ({states}) is more than the replay buffer ever holds ({held} "
+                       "transitions, min(buffer_size, total_steps)): no evaluation would have the entropy columns")
     samples, k = data["diagnostics"]["num_samples"], data["diagnostics"]["knn_k"]
     if samples <= k:
         raise RunError(f"diagnostics.num_samples ({samples}) must be more than diagnostics.knn_k ({k}): the k-NN "

@@ -9,11 +9,15 @@ evaluation's video (runner/video.py). A sink that fails warns once and goes quie
 from __future__ import annotations
 
 import math
+import os
 import re
 import sys
+import tempfile
 import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from tqdm import tqdm
 
@@ -156,13 +160,22 @@ class TensorBoardSink(Sink):
 class WandbSink(Sink):
     """One W&B run per run folder; its id lives in the folder's wandb_id.txt, so a restart resumes the same W&B
     run. Several may be open in one process (`reinit="create_new"`), one per seed of a group. Any W&B failure,
-    at start or later, warns once and turns the sink off."""
+    at start or later, warns once and turns the sink off.
+
+    `init_timeout_s`: how long an online start may wait for the server before W&B is off; the wait is announced
+    when it begins, so a machine without network does not look stalled. `process_dir`: where W&B's files that
+    belong to the process rather than to one run go (see `wandb_files_in`); the experiment's folder is shared by
+    every run a process may train, so no run folder holds a log that a later run goes on writing.
+    """
 
     def __init__(self, run_dir: Path, config: dict, mode: str, project: str, entity: str | None, group: str,
-                 job_type: str, name: str, tags: list[str]):
+                 job_type: str, name: str, tags: list[str], init_timeout_s: float = 30.0,
+                 process_dir: Path | None = None):
         self.run = None
         self.run_dir = run_dir
+        self.process_dir = process_dir or run_dir / "wandb"
         self.id_file = run_dir / "wandb_id.txt"
+        self.mode, self.init_timeout_s = mode, init_timeout_s
         self.init_args = dict(project=project, entity=entity, group=group, job_type=job_type, name=name, tags=tags,
                               resume="allow", dir=str(run_dir), mode=mode, config=config, reinit="create_new")
 
@@ -170,12 +183,24 @@ class WandbSink(Sink):
         """Start (or resume) the W&B run, then log every row of `history` that earlier starts did not get into
         W&B's files: a killed process loses the rows W&B had not yet written, while the CSV files kept them."""
         try:
-            import wandb
-
             run_id = self._run_id()
-            recorded = recorded_keys(self.run_dir)
-            self.run = wandb.init(id=run_id, **self.init_args, settings=wandb.Settings(
-                console="off", disable_git=True, save_code=False, x_disable_stats=True, silent=True))
+        except ValueError as err:  # our own message, whole: it says which file and what to do
+            self._off(str(err))
+            return
+        except OSError as err:
+            self._drop(err)
+            return
+        if self.mode == "online":
+            print(f"W&B: connecting to the server, up to {self.init_timeout_s:g} s (logger=offline needs no "
+                  "network)", file=sys.stderr, flush=True)
+        try:
+            with wandb_files_in(self.process_dir):
+                import wandb
+
+                recorded = recorded_keys(self.run_dir)
+                self.run = wandb.init(id=run_id, **self.init_args, settings=wandb.Settings(
+                    console="off", disable_git=True, save_code=False, x_disable_stats=True, silent=True,
+                    init_timeout=self.init_timeout_s))
         except Exception as err:  # noqa: BLE001 - see _drop
             self._drop(err)
             return
@@ -246,8 +271,10 @@ class WandbSink(Sink):
         """W&B is a mirror, not the record: when it fails (a broken folder, its service killed by SLURM's signal
         to every process of a requeued job) the run goes on with its CSV files, and a restart resumes the same
         W&B run."""
-        print(f"warning: W&B is off ({type(err).__name__}: {_first_line(err)}); eval.csv and train.csv go on",
-              file=sys.stderr, flush=True)
+        self._off(f"{type(err).__name__}: {_first_line(err)}")
+
+    def _off(self, why: str) -> None:
+        print(f"warning: W&B is off ({why}); eval.csv and train.csv go on", file=sys.stderr, flush=True)
         self.run = None
 
 
@@ -259,6 +286,34 @@ def gif_bytes(video: EvalVideo) -> tuple[bytes, tuple[int, int]]:
     frames = video.frames[::stride, ::2, ::2]
     gif = iio.imwrite("<bytes>", frames, extension=".gif", duration=1000.0 * stride / video.fps, loop=0)
     return gif, frames.shape[1:3]
+
+
+# Where W&B's service writes its debug logs (the user's cache folder, by XDG_CACHE_HOME) and W&B its own cache.
+WANDB_CACHE_VARIABLES = ("XDG_CACHE_HOME", "WANDB_CACHE_DIR")
+
+
+@contextmanager
+def wandb_files_in(folder: Path) -> Iterator[None]:
+    """W&B's files that would land outside the run folder land in `folder` instead: the service's debug logs
+    (`core-debug-*.log`, under the user's cache folder) and the temporary media folder (in the system's temporary
+    folder, left there when a kill ends the process). W&B reads both places once, when it is imported and when
+    its service starts, so they are pointed at `folder` only for that call; later runs in the same process keep
+    the first one's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    saved_env = {name: os.environ.get(name) for name in WANDB_CACHE_VARIABLES}
+    saved_tmp = tempfile.tempdir
+    (folder / "tmp").mkdir(exist_ok=True)
+    os.environ.update({name: str(folder / "cache") for name in WANDB_CACHE_VARIABLES})
+    tempfile.tempdir = str(folder / "tmp")
+    try:
+        yield
+    finally:
+        tempfile.tempdir = saved_tmp
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _first_line(err: Exception) -> str:

@@ -19,14 +19,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 OUTCOMES_DIR = ".outcomes"
-STATUSES = ("finished", "resumed", "refused", "failed")
+SLURM_COMMANDS = ("sbatch", "srun")
+STATUSES = ("finished", "resumed", "refused", "failed", "already finished")
+SHOWN_WHEN_ZERO = STATUSES[:4]  # in every summary; `already finished` only when a job was
 _exit_status = 0
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How one job ended: finished (from scratch), resumed (from a checkpoint), refused (bad input, or its folder
-    is in use) or failed (an error during the run)."""
+    """How one job ended: finished (from scratch), resumed (from a checkpoint), already finished (its folder held
+    the whole run; nothing was written), refused (bad input, or its folder is in use) or failed (an error or a
+    divergence during the run)."""
     status: str
     message: str = ""
     run_dir: str = ""
@@ -45,7 +48,8 @@ def read_outcomes(sweep_dir: Path) -> list[Outcome]:
 
 def summary(outcomes: list[Outcome]) -> str:
     counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
-    lines = [f"sweep: {len(outcomes)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items())]
+    lines = [f"sweep: {len(outcomes)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items()
+                                                      if n or status in SHOWN_WHEN_ZERO)]
     shared = set.intersection(*(set(o.overrides) for o in outcomes)) if len(outcomes) > 1 else set()
     for outcome in outcomes:
         if outcome.status in ("refused", "failed"):
@@ -59,10 +63,23 @@ def exit_status() -> int:
     return _exit_status
 
 
+def check_launcher(config: DictConfig) -> None:
+    """A SLURM launcher on a machine without SLURM's commands ends the sweep in one line (exit 2) before any job
+    is submitted, instead of submitit's traceback from the first `sbatch` it cannot run."""
+    target = str(config.hydra.launcher.get("_target_", ""))
+    missing = [command for command in SLURM_COMMANDS if shutil.which(command) is None]
+    if target.endswith("SlurmLauncher") and missing:
+        print(f"error: hydra/launcher=slurm needs SLURM, but no {' or '.join(missing)} was found on PATH; run on a "
+              "SLURM login node, or drop hydra/launcher=slurm (or use hydra/launcher=local) to run here",
+              file=sys.stderr, flush=True)
+        raise SystemExit(2)
+
+
 class SweepReport(Callback):
     """Registered in conf/config.yaml under hydra.callbacks."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        check_launcher(config)
         folder = _outcomes_dir(config)
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

@@ -16,7 +16,7 @@ from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, rng_state, save_with_replay
 from runner.checkpoint import set_rng_state as set_torch_rng_state
-from runner.errors import Interrupted, RunError
+from runner.errors import Diverged, Interrupted
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
@@ -115,7 +115,7 @@ class Trainer(TrainingSchedule):
                     f"{self.run_dir / '.previous'})")
         else:
             kept = f"the checkpoint of step {self.checkpoint_step} is kept in {self.run_dir}"
-        raise RunError(f"non-finite values at step {self.step} ({what}); stopping: {kept}")
+        raise Diverged(f"non-finite values at step {self.step} ({what}); stopping: {kept}")
 
     # --- loop ------------------------------------------------------------------------------------------------
     def run(self, state: dict | None = None) -> None:
@@ -137,6 +137,8 @@ class Trainer(TrainingSchedule):
                 action = self.action_rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
             else:
                 action = self.agent.act(obs)
+                if not np.isfinite(action).all():  # act() already synced: the check is free, and MuJoCo never
+                    self._diverged("actions")      # steps on NaN
             next_obs, reward, terminated, truncated, _ = self.env.step(action)
             self.buffer.add(obs, action, reward, next_obs, terminated)
             obs, episode_return, self.step = next_obs, episode_return + float(reward), self.step + 1

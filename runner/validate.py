@@ -8,6 +8,7 @@ import torch
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
+from algos.sac import SAC
 from runner.checkpoint import checkpoint_files
 from runner.errors import RunError
 from runner.identity import RESUMABLE_CHANGES
@@ -66,3 +67,28 @@ def _diff_keys(old: dict, new: dict) -> list[str]:
     was added to the configs at a default that changes nothing (`seeds: null`), after the run began."""
     old, new = flatten(old), flatten(new)
     return [k for k in set(old) | set(new) if old.get(k) != new.get(k) and not (k not in old and new[k] is None)]
+
+
+def check_checkpoint_fits(run_dir: Path, state: dict, agent: SAC) -> None:
+    """Refuse in one line a checkpoint of another configuration (another policy, another task's sizes, copied into
+    this folder) by comparing its networks' parameter names and shapes with the agent this config builds, before
+    `load_state_dict` would stop with a traceback."""
+    saved, built = _shapes(state["agent"]["modules"]), _shapes(agent.state_dict()["modules"])
+    if saved == built:
+        return
+    missing, extra = sorted(built.keys() - saved.keys()), sorted(saved.keys() - built.keys())
+    resized = sorted(k for k in built.keys() & saved.keys() if built[k] != saved[k])
+    parts = [f"{len(missing)} parameter(s) of this config missing (e.g. {missing[0]})"] if missing else []
+    parts += [f"{len(extra)} parameter(s) this config does not have (e.g. {extra[0]})"] if extra else []
+    if resized:
+        key = resized[0]
+        parts.append(f"{len(resized)} of another shape (e.g. {key}: {list(saved[key])} in the file, "
+                     f"{list(built[key])} here)")
+    files = checkpoint_files(run_dir)
+    name = files[0] if files else run_dir
+    raise RunError(f"{name} is a checkpoint of another configuration: {'; '.join(parts)}. restart=true starts over "
+                   f"and moves the old files to {SET_ASIDE}/")
+
+
+def _shapes(modules: dict) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in flatten(modules).items() if isinstance(v, torch.Tensor)}

@@ -2,8 +2,10 @@
 
     python -m scripts.plots runs/paper_table1 [--out DIR]
 
-Each seed's curve is smoothed with a Savitzky-Golay filter (window 7, order 2, as the paper's Appendix G.3 says);
-the line is the mean over seeds and the band one standard error of that mean.
+Each seed's curve is smoothed with a Savitzky-Golay filter (window 7, order 2, as the paper's Appendix G.3 says),
+kept within the range of that seed's returns; the line is the mean over seeds and the band one standard error of
+that mean. The legend gives the number of seeds, and the step after which fewer seeds remain when some stopped
+early (unfinished runs are drawn as far as they got).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ def smooth(values: np.ndarray) -> np.ndarray:
     """Savitzky-Golay with the paper's window, shrunk to the longest odd window a short curve allows.
 
     A curve too short for any window above the order (fewer than 3 points) is returned as it is.
+    The polynomial fit at a curve's ends can overshoot (a return curve that is never negative dipping below 0), so
+    the result is clipped to the range of the values.
     """
     window = min(SMOOTH_WINDOW, len(values) if len(values) % 2 else len(values) - 1)
     if window <= SMOOTH_ORDER:
         return values.astype(float)
-    return savgol_filter(values.astype(float), window, SMOOTH_ORDER)
+    return np.clip(savgol_filter(values.astype(float), window, SMOOTH_ORDER), values.min(), values.max())
 
 
 def mean_and_stderr(runs: list[Run]) -> pd.DataFrame:
@@ -47,12 +51,23 @@ def mean_and_stderr(runs: list[Run]) -> pd.DataFrame:
     return pd.DataFrame({"mean": curves.mean(axis=1), "stderr": stderr, "seeds": count}).sort_index()
 
 
+def legend_label(algo: str, stats: pd.DataFrame) -> str:
+    """`SAC (2 seeds)`, or `SAC (2 seeds; 1 after step 2000)` where some seeds' curves end earlier."""
+    counts = stats["seeds"]
+    text = f"{algo_label(algo)} ({counts.max()} seed{'s' if counts.max() > 1 else ''}"
+    drops = counts[counts.diff() < 0]
+    for step, count in drops.items():
+        previous = counts.index[counts.index.get_loc(step) - 1]
+        text += f"; {count} after step {previous}"
+    return text + ")"
+
+
 def plot_task(task: str, by_algo: dict[str, list[Run]], path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for algo in ordered(by_algo, ALGO_ORDER):
         stats = mean_and_stderr(by_algo[algo])
         steps = stats.index.to_numpy()
-        (line,) = ax.plot(steps, stats["mean"], label=f"{algo_label(algo)} ({len(by_algo[algo])} seeds)")
+        (line,) = ax.plot(steps, stats["mean"], label=legend_label(algo, stats))
         ax.fill_between(steps, stats["mean"] - stats["stderr"], stats["mean"] + stats["stderr"],
                         color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_title(task)

@@ -53,6 +53,20 @@ class Run:
     seed: int
     folder: Path
     curve: pd.DataFrame  # columns: step, return_mean
+    total_steps: int | None = None  # the budget its config.yaml names; None for a folder without one
+
+    @property
+    def last_step(self) -> int:
+        return int(self.curve["step"].iloc[-1])
+
+    @property
+    def finished(self) -> bool:
+        """Evaluated at its last step; a run without a saved budget counts as finished (nothing says otherwise)."""
+        return self.total_steps is None or self.last_step >= self.total_steps
+
+    @property
+    def name(self) -> str:
+        return f"{self.task}/{self.algo}/seed{self.seed}"
 
 
 def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
@@ -72,6 +86,25 @@ def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
     if len(parts) < 3 or match is None:
         raise SweepError(f"{folder}: expected <env>/<algo>/seed<n> (or a config.yaml naming env, algo and seed)")
     return parts[-3], parts[-2], int(match.group(1))
+
+
+def saved_budget(folder: Path) -> int | None:
+    """total_steps of the run's saved config.yaml, or None when there is none to read."""
+    path = folder / CONFIG_FILE
+    if not path.exists():
+        return None
+    value = OmegaConf.to_container(OmegaConf.load(path)).get("total_steps")
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def unfinished_note(runs: list[Run], counted: bool, flag: str) -> str | None:
+    """One line naming every unfinished run and its last evaluated step, and whether it is counted."""
+    unfinished = [run for run in runs if not run.finished]
+    if not unfinished:
+        return None
+    what = f"counted ({flag})" if counted else f"left out ({flag} counts them)"
+    listed = ", ".join(f"{run.name} at step {run.last_step} of {run.total_steps}" for run in unfinished)
+    return f"note: {len(unfinished)} unfinished run(s), {what}: {listed}"
 
 
 def read_curve(path: Path, columns: tuple[str, ...] = ("step", "return_mean")) -> pd.DataFrame:
@@ -100,7 +133,7 @@ def find_runs(sweep_dir: str | Path) -> list[Run]:
         if curve.empty:
             print(f"note: {eval_path} has no evaluation yet; skipped", file=sys.stderr)
             continue
-        runs.append(Run(task, algo, seed, eval_path.parent, curve))
+        runs.append(Run(task, algo, seed, eval_path.parent, curve, saved_budget(eval_path.parent)))
     if not runs:
         raise SweepError(f"no {EVAL_FILE} with evaluations under {sweep_dir} "
                          f"(expected <env>/<algo>/seed<n>/{EVAL_FILE}, e.g. runs/<experiment_name>)")

@@ -2,12 +2,15 @@
 AR-DAE, Appendix G.3).
 
     python -m scripts.tables runs/paper_table1 [--paper] [--format md|latex|csv] [--out DIR] [--decimals N]
+                                               [--include-unfinished]
 
 Per seed, from the evaluation curve in eval.csv (return_mean = the average return of one evaluation):
   maximum average return     = max over evaluation points of return_mean   (Tables 1 and 3)
   normalized average return  = mean over evaluation points of return_mean  (Table 4, "approximately the area under
                                the learning curve")
 then mean and standard deviation of those per-seed numbers over seeds. Rows are tasks, columns algorithms.
+A run that has not reached the total_steps of its config.yaml is left out and named on stderr with its last step:
+its maximum is not yet the run's, and its mean covers another budget. --include-unfinished counts it anyway.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import numpy as np
 
 from scripts import paper_numbers
 from scripts.paper_numbers import PAPER_TASK_LABELS
-from scripts.sweep_results import ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs, ordered
+from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
+                                   ordered, unfinished_note)
 
 # The paper says "one standard deviation over five random seeds" without saying which. We use the population std
 # (ddof=0, numpy's default, which the authors' numpy code most likely used); the sample std (ddof=1) is larger by
@@ -175,8 +179,15 @@ def render(tables: list[Table], fmt: str, decimals: int) -> str:
     return "\n".join(write(table, decimals) for table in tables)
 
 
-def build_tables(sweep_dir: Path, with_paper: bool) -> list[Table]:
-    ours = measured_tables(find_runs(sweep_dir))
+def build_tables(sweep_dir: Path, with_paper: bool, include_unfinished: bool = False) -> list[Table]:
+    runs = find_runs(sweep_dir)
+    note = unfinished_note(runs, include_unfinished, "--include-unfinished")
+    if note is not None:
+        print(note, file=sys.stderr)
+    counted = runs if include_unfinished else [run for run in runs if run.finished]
+    if not counted:
+        raise SweepError(f"no run under {sweep_dir} has finished; --include-unfinished counts the unfinished ones")
+    ours = measured_tables(counted)
     return [beside_paper(table) for table in ours] if with_paper else ours
 
 
@@ -187,9 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=list(FILE_SUFFIXES), default="md", help="what to print (default md)")
     parser.add_argument("--out", type=Path, help="also write tables.md, tables.tex and tables.csv into this folder")
     parser.add_argument("--decimals", type=int, default=0, help="digits after the point (the paper uses 0)")
+    parser.add_argument("--include-unfinished", action="store_true",
+                        help="count runs that have not reached their total_steps (left out by default)")
     args = parser.parse_args(argv)
     try:
-        tables = build_tables(args.sweep_dir, args.paper)
+        tables = build_tables(args.sweep_dir, args.paper, args.include_unfinished)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -3,7 +3,8 @@ into one folder that the docs can link to and anyone can recompute the table fro
 
     python -m scripts.validation_report runs/validation [--out docs/validation] [--preamble FILE]
 
-Writes into the out folder (default docs/validation):
+Writes into the out folder (default: beside the sweep folder, `<sweep folder>-report`; the tracked
+docs/validation is written only when `--out docs/validation` says so, as `make validate` does):
   README.md                                     the preamble (verbatim, if given), the results table and the figures
   returns_<task>.png                            return curves per algorithm, as scripts.plots draws them
   entropy_<task>.png                            per algorithm that logs them: entropy estimate, bounds and reference
@@ -29,7 +30,7 @@ from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo
                                    ordered, print_written, read_curve)
 from scripts.tables import STD_DDOF, seed_statistic
 
-DEFAULT_OUT = Path("docs/validation")
+REPORT_SUFFIX = "-report"  # the default out folder is the sweep folder's name with this appended, beside it
 RATE_COLUMN = "time/env_steps_per_s"
 RETURN_DECIMALS, MINUTE_DECIMALS, RATE_DECIMALS = 1, 1, 0
 # Entropy columns drawn, with their line styles; an algorithm logs only some of them (sb3_sac none).
@@ -292,13 +293,21 @@ def write_report(sweep_dir: Path, out_dir: Path, preamble: str = "") -> list[Pat
     return [readme, *figures, *copies]
 
 
+def default_out(sweep_dir: Path) -> Path:
+    """Beside the sweep, never a tracked file: a report of any sweep would otherwise overwrite the docs' one."""
+    sweep = sweep_dir.resolve()
+    return sweep.parent / f"{sweep.name}{REPORT_SUFFIX}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a sweep folder, e.g. runs/validation")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"the report's folder (default {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, help=f"the report's folder (default: <sweep folder>{REPORT_SUFFIX}, "
+                        "beside it; the docs' copy is docs/validation)")
     parser.add_argument("--preamble", type=Path, help="a Markdown file whose text opens README.md, verbatim")
     args = parser.parse_args(argv)
-    return print_written(lambda: write_report(args.sweep_dir, args.out,
+    out = args.out or default_out(args.sweep_dir)
+    return print_written(lambda: write_report(args.sweep_dir, out,
                                               args.preamble.read_text() if args.preamble else ""),
                          errors=(SweepError, OSError))
 

@@ -22,8 +22,14 @@ TINY = ["env=inverted_pendulum", "total_steps=2000", "warmup_steps=500", "eval_e
         "log_every=250", "checkpoint_every=500", "progress=false", "diagnostics.num_samples=32", "torch_threads=1"]
 
 
+def child_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child runner, without the W&B service that a test run in this process
+    may have started (wandb exports it in WANDB_SERVICE): each child starts its own, as a user's command does."""
+    return {**{k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}, "WANDB_SILENT": "true", **extra}
+
+
 def run_cli(*args: str, run_root: Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    env = child_env(HYDRA_FULL_ERROR="0")
     proc = subprocess.run([sys.executable, "-m", "runner", *args, f"run_root={run_root}"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:

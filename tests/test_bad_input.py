@@ -22,7 +22,9 @@ BAD_INPUTS = [
     (["total_steps=2.5"], "total_steps must be a positive integer, got 2.5"),
     (["warmup_steps=5000"], "warmup_steps (5000) must be below total_steps (2000)"),
     (["sac.lr=-1"], "sac.lr must be a number > 0, got -1"),
-    (["sac.gamma=1.5"], "sac.gamma must be a number in (0, 1], got 1.5"),
+    (["sac.gamma=1.5"], "sac.gamma must be a number in (0, 1): at 1 the bootstrapped target of a time-limited "
+                        "episode has no bound, got 1.5"),
+    (["sac.gamma=1.0"], "sac.gamma must be a number in (0, 1): at 1 the bootstrapped target"),
     (["sac.tau=2"], "sac.tau must be a number in (0, 1], got 2"),
     (["sac.alpha=0"], "sac.alpha must be a number > 0, got 0"),
     (["seed=-1"], "seed must be a non-negative integer below 2**63, got -1"),
@@ -31,6 +33,8 @@ BAD_INPUTS = [
     (["diagnostics.num_samples=1"], "diagnostics.num_samples must be an integer >= 2, got 1"),
     (["diagnostics.num_samples=3"], "diagnostics.num_samples (3) must be more than diagnostics.knn_k (3)"),
     (["diagnostics.num_states=0"], "diagnostics.num_states must be a positive integer, got 0"),
+    (["diagnostics.num_states=5000"], "diagnostics.num_states (5000) is more than the replay buffer ever holds (2000 "
+                                      "transitions"),
     (["device=mps"], "device must be auto, cpu, cuda or cuda:N, got 'mps'"),
     (["buffer_size=1e13", "total_steps=1e13"], "the replay buffer of 10000000000000 transitions needs"),
     (["experiment_name=../../../escape"], "experiment_name must be a single folder name"),
@@ -147,7 +151,7 @@ def test_run_begun_before_a_null_default_key_existed_resumes(used_root):
                              if not line.startswith("seeds:")))
     assert "seeds" not in saved.read_text()
     assert train_in_process(*BASE, run_root=used_root) == (0, "")
-    saved.write_text(saved.read_text().replace("seeds: null", "seeds:\n- 0"))  # a real difference still counts
+    saved.write_text(saved.read_text() + "seeds:\n- 0\n")  # a real difference still counts
     code, line = train_in_process(*BASE, run_root=used_root)
     assert code == 2 and "holds a run with a different config (seeds differ)" in line, line
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from runner.wandb_records import find_run_files, read_history
-from tests.helpers import TINY, read_csv, run_cli, run_folder, train_in_process
+from tests.helpers import TINY, read_csv, run_cli, run_folder, snapshot, train_in_process
 
 
 def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
@@ -37,13 +37,16 @@ def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
 
 
 def test_finished_run_started_again_does_nothing_more(run_root, capsys):
-    args = [*TINY, "total_steps=1000", "eval_every=500", "experiment_name=again", "logger=disabled"]
+    args = [*TINY, "total_steps=1000", "eval_every=500", "experiment_name=again", "logger=offline"]
     assert train_in_process(*args, run_root=run_root) == (0, "")
-    rows = read_csv(run_folder(run_root, "again") / "eval.csv")
+    folder = run_folder(run_root, "again")
+    before = snapshot(folder)  # checkpoints, CSV files, saved configs and the W&B segment
     capsys.readouterr()
     assert train_in_process(*args, run_root=run_root) == (0, "")
-    assert "done: 1000 env steps, 500 updates (resumed from step 1000)" in capsys.readouterr().out
-    assert read_csv(run_folder(run_root, "again") / "eval.csv") == rows
+    out = capsys.readouterr().out
+    assert out == (f"finished: {folder} already holds all 1000 steps; nothing was changed (restart=true trains it "
+                   "again and moves the old files to .previous/)\n")
+    assert snapshot(folder) == before
 
 
 def test_multirun_writes_one_folder_per_seed(run_root):

@@ -3,7 +3,6 @@ seed), and W&B's history, over every start, holds every row the CSV files hold."
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 from runner.wandb_records import find_run_files, read_history
-from tests.helpers import REPO, TINY, folder_for, read_csv, run_cli, run_folder
+from tests.helpers import REPO, TINY, child_env, folder_for, read_csv, run_cli, run_folder
 
 ARGS = [*TINY, "total_steps=3000", "checkpoint_every=800", "eval_every=500"]
 
@@ -32,7 +31,7 @@ def start(run_root: Path, *args: str) -> subprocess.Popen:
     background job) may ignore SIGINT, and the runner rightly leaves an ignored SIGINT ignored."""
     return subprocess.Popen([sys.executable, "-m", "runner", *args, f"run_root={run_root}"], cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "WANDB_SILENT": "true"},
+                            env=child_env(),
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 

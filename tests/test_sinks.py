@@ -39,7 +39,8 @@ def test_tensorboard_files_hold_the_csv_rows_once_also_after_a_restart(run_root)
     assert scalars(folder / "tensorboard")["eval/return_mean"] == expected
     assert [s for s, _ in scalars(folder / "tensorboard")["train/critic_loss"]] == [int(r["step"]) for r in trains]
 
-    assert train_in_process(*RUN, "logger=tensorboard", run_root=run_root) == (0, "")  # resumes at the end
+    (folder / "checkpoint.pt").unlink()  # a finished run is left alone: resume from the previous checkpoint
+    assert train_in_process(*RUN, "logger=tensorboard", run_root=run_root) == (0, "")
     again = scalars(folder / "tensorboard")
     assert again["eval/return_mean"] == expected  # the history written again, the first writing purged
     assert len(list((folder / "tensorboard").glob("events.out.tfevents.*"))) == 2

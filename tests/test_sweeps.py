@@ -37,7 +37,7 @@ def test_variant_sweep_gets_distinct_folders_and_resumes_on_a_second_start(run_r
     assert all([int(r["step"]) for r in r_] == [600] for r_ in rows.values())
 
     second = run_cli(*sweep, run_root=run_root)
-    assert "sweep: 4 jobs: 0 finished, 4 resumed, 0 refused, 0 failed" in second.stderr
+    assert "sweep: 4 jobs: 0 finished, 0 resumed, 0 refused, 0 failed, 4 already finished" in second.stderr
     assert labels(run_root, "variants") == found
     for f in found:
         assert read_csv(run_root / "variants" / "inverted_pendulum" / f / "seed0" / "eval.csv") == rows[f]

@@ -145,3 +145,40 @@ def test_one_png_per_task(sweep: Path, tmp_path: Path, capsys) -> None:
     assert printed == [str(out / "hopper.png"), str(out / "walker2d.png")]
     for path in printed:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_unfinished_runs_are_named_and_left_out_unless_asked(tmp_path: Path, capsys) -> None:
+    root = tmp_path / "sweep"
+    for seed, points in ((0, [(1000, 100), (2000, 200), (3000, 300)]), (1, [(1000, 50), (2000, 60)])):
+        folder = root / "hopper" / "sac_gaussian" / f"seed{seed}"
+        write_eval(folder, points)
+        (folder / "config.yaml").write_text("total_steps: 3000\n")
+
+    def cells(*flags: str) -> tuple[set, str]:
+        assert tables.main([str(root), "--format", "csv", *flags]) == 0
+        captured = capsys.readouterr()
+        rows = csv.DictReader(captured.out.splitlines())
+        return {(r["statistic"], round(float(r["mean"]), 2), int(r["n_seeds"])) for r in rows}, captured.err
+
+    counted, note = cells()
+    assert note.strip() == ("note: 1 unfinished run(s), left out (--include-unfinished counts them): "
+                            "hopper/sac_gaussian/seed1 at step 2000 of 3000")
+    assert counted == {("max_average_return", 300.0, 1), ("normalized_average_return", 200.0, 1)}
+    counted, note = cells("--include-unfinished")
+    assert "counted (--include-unfinished): hopper/sac_gaussian/seed1 at step 2000 of 3000" in note
+    assert counted == {("max_average_return", 180.0, 2), ("normalized_average_return", 127.5, 2)}
+
+
+def test_plots_say_where_seeds_end_and_smooth_within_the_data() -> None:
+    import pandas as pd
+
+    returns = np.array([0, 0, 0, 0, 0, 0, 50, 300, 310, 300.0])  # Savitzky-Golay alone dips to -21 here
+    smoothed = plots.smooth(returns)
+    assert smoothed.min() >= 0.0 and smoothed.max() <= 310.0
+    steps = np.arange(1, 11) * 100
+    runs = [tables.Run("hopper", "sac_gaussian", seed, Path("."), pd.DataFrame({"step": steps[:n],
+                                                                               "return_mean": returns[:n]}))
+            for seed, n in ((0, 10), (1, 6))]
+    stats = plots.mean_and_stderr(runs)
+    assert plots.legend_label("sac_gaussian", stats) == "SAC (2 seeds; 1 after step 600)"
+    assert plots.legend_label("sac_gaussian", plots.mean_and_stderr(runs[:1])) == "SAC (1 seed)"

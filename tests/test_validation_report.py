@@ -180,3 +180,13 @@ def test_folder_without_runs(tmp_path: Path) -> None:
     assert proc.stdout == ""
     assert proc.stderr.startswith("error: no eval.csv") and proc.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_default_out_is_beside_the_sweep_not_the_tracked_docs(sweep: Path, tmp_path: Path, monkeypatch,
+                                                              capsys) -> None:
+    monkeypatch.chdir(tmp_path)  # where a relative docs/validation would be written
+    assert report.main([str(sweep)]) == 0
+    printed = [Path(line) for line in capsys.readouterr().out.splitlines()]
+    out = sweep.resolve().parent / f"{sweep.name}-report"
+    assert printed[0] == out / "README.md" and (out / "README.md").exists()
+    assert not (tmp_path / "docs").exists()
