@@ -12,7 +12,7 @@ def fused_adam_step(params: list[torch.Tensor], grads: list[torch.Tensor], exp_a
     """One Adam step of every tensor in place: the project's one use of a private torch API.
 
     `torch._fused_adam_` is the kernel behind torch.optim.Adam(fused=True), called without the optimizer's
-    per-call regrouping and hook wrappers; the README gives the end-to-end gain that keeps it. Where a torch
+    per-call regrouping and hook wrappers; docs/benchmarks.md gives the end-to-end gain that keeps it. Where a torch
     release lacks it, torch's public functional Adam runs instead (the same update, not bit for bit).
     """
     kernel = getattr(torch, "_fused_adam_", None)

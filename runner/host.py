@@ -44,7 +44,7 @@ def prepare_host(torch_threads: int = 0) -> None:
     x86 CPUs compute float32 denormals (magnitudes below 1.2e-38) in microcode, many times slower than normal
     numbers. AR-DAE's fixed standardization scales actions by 1e4, so a share of psi's ELU pre-activations is
     large and negative and exp of them, in ELU and its derivatives, is denormal; flushing those to zero changes
-    results only at that magnitude (README, "Benchmarks and studies", has the measurement). A no-op where the CPU
+    results only at that magnitude (docs/benchmarks.md has the measurement). A no-op where the CPU
     has no such mode.
     """
     if torch_threads > 0:
