@@ -23,7 +23,7 @@ from runner.errors import RunError
 from runner.evaluation import play_episodes
 from runner.host import prepare_host
 from runner.run_folder import SAVED_CONFIG
-from runner.validate import resolve_device
+from runner.validate import checkpoint_mismatch, resolve_device
 from runner.video import VIDEO_DIR, VideoRecorder
 
 USAGE = ("usage: python -m runner.evaluate <run folder> [episodes=10] [video=true] [checkpoint=latest|previous] "
@@ -108,11 +108,13 @@ def load_modules(agent, agent_state: dict, path: Path) -> None:
     """Every network of the agent from the checkpoint (optimizers are not needed to act); a checkpoint of another
     configuration does not fit and is refused."""
     try:
-        for name, module in agent.modules().items():
-            module.load_state_dict(agent_state["modules"][name])
-    except (KeyError, TypeError, RuntimeError) as err:
-        why = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise RunError(f"{path} does not hold a checkpoint of this run's configuration ({why})") from None
+        mismatch = checkpoint_mismatch(agent_state, agent)
+    except (KeyError, TypeError, AttributeError) as err:
+        mismatch = f"no networks in it ({type(err).__name__})"
+    if mismatch is not None:
+        raise RunError(f"{path} does not hold a checkpoint of this run's configuration: {mismatch}")
+    for name, module in agent.modules().items():
+        module.load_state_dict(agent_state["modules"][name])
 
 
 def saved_config(run_dir: Path) -> DictConfig:

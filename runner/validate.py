@@ -71,11 +71,21 @@ def _diff_keys(old: dict, new: dict) -> list[str]:
 
 def check_checkpoint_fits(run_dir: Path, state: dict, agent: SAC) -> None:
     """Refuse in one line a checkpoint of another configuration (another policy, another task's sizes, copied into
-    this folder) by comparing its networks' parameter names and shapes with the agent this config builds, before
-    `load_state_dict` would stop with a traceback."""
-    saved, built = _shapes(state["agent"]["modules"]), _shapes(agent.state_dict()["modules"])
-    if saved == built:
+    this folder), before `load_state_dict` would stop with a traceback."""
+    mismatch = checkpoint_mismatch(state["agent"], agent)
+    if mismatch is None:
         return
+    files = checkpoint_files(run_dir)
+    name = files[0] if files else run_dir
+    raise RunError(f"{name} is a checkpoint of another configuration: {mismatch}. restart=true starts over "
+                   f"and moves the old files to {SET_ASIDE}/")
+
+
+def checkpoint_mismatch(agent_state: dict, agent: SAC) -> str | None:
+    """How a checkpoint's networks differ from the agent's, by parameter names and shapes; None when they fit."""
+    saved, built = _shapes(agent_state["modules"]), _shapes(agent.state_dict()["modules"])
+    if saved == built:
+        return None
     missing, extra = sorted(built.keys() - saved.keys()), sorted(saved.keys() - built.keys())
     resized = sorted(k for k in built.keys() & saved.keys() if built[k] != saved[k])
     parts = [f"{len(missing)} parameter(s) of this config missing (e.g. {missing[0]})"] if missing else []
@@ -84,10 +94,7 @@ def check_checkpoint_fits(run_dir: Path, state: dict, agent: SAC) -> None:
         key = resized[0]
         parts.append(f"{len(resized)} of another shape (e.g. {key}: {list(saved[key])} in the file, "
                      f"{list(built[key])} here)")
-    files = checkpoint_files(run_dir)
-    name = files[0] if files else run_dir
-    raise RunError(f"{name} is a checkpoint of another configuration: {'; '.join(parts)}. restart=true starts over "
-                   f"and moves the old files to {SET_ASIDE}/")
+    return "; ".join(parts)
 
 
 def _shapes(modules: dict) -> dict[str, tuple[int, ...]]:

@@ -76,11 +76,6 @@ def assert_members_train_as_single_seeds(pair, critic_update: str) -> None:
             torch.testing.assert_close(group_metrics[name][g], value, rtol=1e-4, atol=1e-5, msg=name)
 
 
-@pytest.mark.parametrize("pair", PAIRS, ids=PAIR_IDS)
-def test_a_member_after_many_updates_is_the_single_seed_agent(pair):
-    assert_members_train_as_single_seeds(pair)
-
-
 def test_a_member_with_a_centred_ar_dae_score_is_the_single_seed_agent(monkeypatch):
     # the antithetic draws of the score's mean come from each member's own noise stream
     centred = lambda policy: ARDAEEstimator(policy, hidden_dim=HIDDEN, depth=2, state_encoder_depth=1,  # noqa: E731
