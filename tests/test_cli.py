@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import wandb
 
 from runner.wandb_records import find_run_files, read_history
 from tests.helpers import TINY, read_csv, run_cli, run_folder, snapshot, train_in_process
@@ -39,6 +40,7 @@ def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
 def test_finished_run_started_again_does_nothing_more(run_root, capsys):
     args = [*TINY, "total_steps=1000", "eval_every=500", "experiment_name=again", "logger=offline"]
     assert train_in_process(*args, run_root=run_root) == (0, "")
+    wandb.teardown()  # W&B's service appends to the segment's debug-core.log after finish() returns
     folder = run_folder(run_root, "again")
     before = snapshot(folder)  # checkpoints, CSV files, saved configs and the W&B segment
     capsys.readouterr()
