@@ -19,7 +19,7 @@ import pytest
 
 from runner.errors import RunError
 from runner.lock import LOCK_FILE, run_folder_lock
-from tests.helpers import REPO, TINY, composed_job, folder_for, run_cli, snapshot, train_in_process
+from tests.helpers import REPO, TINY, child_env, composed_job, folder_for, run_cli, snapshot, train_in_process
 
 QUIET = [*TINY, "logger=disabled"]
 
@@ -256,9 +256,11 @@ def test_malformed_wandb_id_warning_is_whole(tmp_path, capsys):
 
 # --- the command line ------------------------------------------------------------------------------------------
 def test_slurm_launcher_without_slurm_is_one_line(tmp_path):
-    if shutil.which("sbatch"):
-        pytest.skip("SLURM is installed here")
-    proc = run_cli("-m", *QUIET, "hydra/launcher=slurm", run_root=tmp_path / "runs", check=False, timeout=300)
+    no_slurm = tmp_path / "bin"  # a PATH without sbatch and srun, also where this machine has SLURM installed
+    no_slurm.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "runner", "-m", *QUIET, "hydra/launcher=slurm",
+                           f"run_root={tmp_path / 'runs'}"], cwd=REPO, env=child_env(PATH=str(no_slurm)),
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip() == ("error: hydra/launcher=slurm needs SLURM, but no sbatch or srun was found on "
                                    "PATH; run on a SLURM login node, or drop hydra/launcher=slurm (or use "
