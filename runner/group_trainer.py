@@ -22,7 +22,7 @@ from algos.stacking import (
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, save_with_replay
-from runner.errors import Diverged, Interrupted, RunError
+from runner.errors import Diverged, Interrupted
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger

@@ -169,8 +169,8 @@ def main() -> None:
         for scheme in SCHEMES:
             folder = Path(tmp) / scheme.replace(" ", "_")
             folder.mkdir()
-            results[scheme] = in_own_process(simulate, scheme, args.env, args.algo, args.steps, args.every, args.timed_every,
-                                        str(folder))
+            results[scheme] = in_own_process(simulate, scheme, args.env, args.algo, args.steps, args.every,
+                                             args.timed_every, str(folder))
             print(f"{scheme}: done", flush=True)
     report(results, args)
 

@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. algo.policy.output_init_std=1.0")
     args = parser.parse_args(argv)
-    print(f"| task (scale={args.scale}, {args.states} states) | median std of x over eps | share of |x| > {SATURATED} |")
+    print(f"| task (scale={args.scale}, {args.states} states) | median std of x over eps "
+          f"| share of |x| > {SATURATED} |")
     print("|---|---:|---:|")
     for task in args.tasks:
         spread, saturated = spread_at_init(task, args.scale, args.num_states, args.samples, args.seed,

@@ -126,10 +126,11 @@ class ARDAEEstimator(EntropyEstimator):
     calibration_momentum: B's exponential-average rate ("ema" only).
     center_score: subtract from psi, per state, the linear term c(s) . y with c(s) the mean of d psi / dy over
         n_a policy samples in antithetic pairs (`score_mean`). The true score has zero mean under the policy, so
-        c(s) is pure error; it tilts the learned density, which biases the entropy gradient on the policy's mean and, since a
-        tilted density normalized again lies below the true one on average (Jensen), biases log pi low. The
-        score, log pi and log Z all use the centred psi, so the value stays the potential of the gradient. Costs
-        one more pass of psi with its input gradient over n_a samples per state in every log pi and score call.
+        c(s) is pure error; it tilts the learned density, which biases the entropy gradient on the policy's mean
+        and, since a tilted density normalized again lies below the true one on average (Jensen), biases log pi
+        low. The score, log pi and log Z all use the centred psi, so the value stays the potential of the
+        gradient. Costs one more pass of psi with its input gradient over n_a samples per state in every log pi
+        and score call.
     """
 
     requires = SAMPLES
