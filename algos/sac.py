@@ -13,6 +13,7 @@ from algos.losses import actor_loss, critic_loss, soft_target
 from algos.members import total
 from algos.networks import frozen
 from algos.optim import Adam
+from algos.precision import check_precision, matmul_precision
 from algos.policies.base import Policy
 from algos.replay import Batch
 from algos.temperature import Temperature
@@ -35,6 +36,8 @@ class SAC:
         forward pass, as there.
     target_squash_floor: floor of the tanh term of log pi in the critic's target (algos.squash.squashed_log_prob);
         0 is exact, the AR-DAE authors' code uses 1e-7.
+    precision: "fp32", "tf32" or "bf16", the arithmetic of the matmuls in `update` and `act` (algos.precision);
+        parameters, optimizer state and the metrics returned stay float32.
 
     Built from group modules (`members`, algos.members) it trains G seeds at once: batches [G, B, .], `act` takes
     [G, obs_dim], metrics are [G], and the loss it differentiates is the sum of the members' own means, so each
@@ -43,7 +46,7 @@ class SAC:
 
     def __init__(self, policy: Policy, estimator: EntropyEstimator, critic: DoubleQ, temperature: Temperature,
                  device: torch.device, gamma: float = 0.99, tau: float = 0.005, lr: float = 3e-4,
-                 critic_update: str = "joint", target_squash_floor: float = 0.0):
+                 critic_update: str = "joint", target_squash_floor: float = 0.0, precision: str = "fp32"):
         if critic_update not in CRITIC_UPDATES:
             raise ValueError(f"critic_update must be one of {CRITIC_UPDATES}, got {critic_update!r}")
         groups = {getattr(m.members, "size", None) for m in (policy, critic, temperature)}
@@ -60,6 +63,7 @@ class SAC:
         self.tau = tau
         self.critic_update = critic_update
         self.target_squash_floor = target_squash_floor
+        self.precision = check_precision(precision)
         self.critic_optim = Adam(self.critic.parameters(), lr)
         self.policy_optim = Adam(self.policy.parameters(), lr)
         self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
@@ -71,12 +75,18 @@ class SAC:
         """A bounded action in [-1, 1]^d for one observation (one per member, [G, d], in a group): the mode when
         evaluating, else a sample."""
         obs_t = torch.as_tensor(obs, dtype=torch.float32, device=self.device).unsqueeze(-2)
-        x = self.policy.mode(obs_t) if eval_mode else self.policy.sample(obs_t).x
-        return torch.tanh(x).squeeze(-2).cpu().numpy()
+        with matmul_precision(self.precision, self.device):
+            x = self.policy.mode(obs_t) if eval_mode else self.policy.sample(obs_t).x
+        return torch.tanh(x.float()).squeeze(-2).cpu().numpy()
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step of every part. Returns detached tensors ([G] each in a group); the caller syncs only
-        when it logs."""
+        """One gradient step of every part. Returns detached float32 tensors ([G] each in a group); the caller
+        syncs only when it logs."""
+        with matmul_precision(self.precision, self.device):
+            metrics = self._update(batch)
+        return {name: value.float() for name, value in metrics.items()}
+
+    def _update(self, batch: Batch) -> dict[str, torch.Tensor]:
         alpha = self.temperature.alpha
 
         target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,

@@ -100,7 +100,8 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, device: torch.devic
     temperature = Temperature(init=sac.alpha, autotune=sac.autotune_alpha, target_entropy=target_entropy,
                               members=members)
     agent = SAC(policy, estimator, critic, temperature, device=device, gamma=sac.gamma, tau=sac.tau, lr=sac.lr,
-                critic_update=sac.critic_update, target_squash_floor=sac.target_squash_floor)
+                critic_update=sac.critic_update, target_squash_floor=sac.target_squash_floor,
+                precision=cfg.precision)
     if cfg.compile:
         agent.policy.compile()
         agent.critic.compile()

@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from algos.estimators.ar_dae import CALIBRATION_METHODS, STANDARDIZE
 from algos.networks import ACTIVATIONS
 from algos.policies.gaussian import LOG_STD_MAPS
+from algos.precision import PRECISIONS
 from algos.sac import CRITIC_UPDATES
 from runner.errors import RunError
 from runner.sinks import SINKS
@@ -90,7 +91,7 @@ KEYS: dict[str, Rule] = {
     "resume": FLAG, "restart": FLAG,
     "run_root": TEXT,
     "log_every": whole(1), "checkpoint_every": whole(1), "buffer_size": whole(1), "torch_threads": whole(0),
-    "compile": FLAG, "progress": FLAG,
+    "compile": FLAG, "progress": FLAG, "precision": Rule("text", choices=PRECISIONS),
     "video_every": whole(0), "video_frames": whole(1), "video_width": whole(16), "video_height": whole(16),
     "diagnostics.num_states": whole(1),
     "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),

@@ -62,11 +62,18 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
                        f"{SET_ASIDE}/)")
 
 
+# Keys added to the configs after runs began, each with the value that trains as the code did before the key
+# existed. A run whose saved config lacks such a key resumes under a config holding that value.
+ADDED_KEYS = {"precision": "fp32", "sac.critic_update": "joint", "sac.target_squash_floor": 0.0,
+              "entropy.center_score": False}
+
+
 def _diff_keys(old: dict, new: dict) -> list[str]:
-    """Keys whose values differ. A key the saved config lacks and the new one holds at null is no difference: it
-    was added to the configs at a default that changes nothing (`seeds: null`), after the run began."""
+    """Keys whose values differ. A key the saved config lacks and the new one holds at null, or at its ADDED_KEYS
+    value, is no difference: it was added to the configs after the run began, at a value that changes nothing."""
     old, new = flatten(old), flatten(new)
-    return [k for k in set(old) | set(new) if old.get(k) != new.get(k) and not (k not in old and new[k] is None)]
+    return [k for k in set(old) | set(new)
+            if old.get(k) != new.get(k) and not (k not in old and new[k] in (None, ADDED_KEYS.get(k, None)))]
 
 
 def check_checkpoint_fits(run_dir: Path, state: dict, agent: SAC) -> None:

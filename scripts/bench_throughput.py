@@ -7,13 +7,15 @@ SAC configured identically and measured in the same run, plus each update's FLOP
     python -m scripts.bench_throughput --algos sac_gaussian,sac_nf --updates-only 100 --seeds 5 --no-sb3
     python -m scripts.bench_throughput --updates-only 200 --seeds 10 --no-sb3 --no-apart \
         --override device=cuda --override compile=true                          # a group on a GPU, compiled
+    python -m scripts.bench_throughput --algos sac_ar_dae --updates-only 20 --no-sb3 --precisions fp32,bf16
 
 Rounds alternate ours / SB3 so drift in machine speed hits both; updates/s are medians over rounds, ratios are
 medians of the per-round ratios. With --seeds N (updates alone), each round times N seeds trained as one group
 (algos.members; N * K member-updates over the time of K group updates) against one seed, in alternating order
 on the same threads, and the table compares the two. `--override device=cuda` times updates on the GPU (the
 buffer lives there too); `--override compile=true` compiles the policy and critic as the runner does, and each
-measurement then starts from an empty compile cache.
+measurement then starts from an empty compile cache. `--precisions fp32,tf32,bf16` times each algorithm at each
+matmul precision (algos.precision) in the same rounds; its ratio column is against the first precision.
 """
 
 from __future__ import annotations
@@ -187,26 +189,33 @@ def main() -> None:
     parser.add_argument("--override", action="append", default=[], help="extra Hydra override, repeatable")
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default, one per core); README, \"Threads\"")
+    parser.add_argument("--precisions", default="",
+                        help="comma-separated matmul precisions (fp32, tf32, bf16) to time each algorithm at")
     args = parser.parse_args()
     prepare_host(args.threads)  # as python -m runner does
     algos = args.algos.split(",")
     if args.seeds:
         if not args.updates_only:
             parser.error("--seeds needs --updates-only")
+        if args.precisions:
+            parser.error("--precisions times one seed; with --seeds, pass --override precision=<p>")
         seeds_table(algos, args)
         return
     env_id = compose_config(algos[0], args.env, args.steps, args.warmup, []).env.id
+    precisions = [p for p in args.precisions.split(",") if p]
+    variants = {(f"{a} {p}" if precisions else a): (a, [*args.override, *([f"precision={p}"] if p else [])])
+                for a in algos for p in (precisions or [""])}
 
-    ours: dict[str, list[float]] = {a: [] for a in algos}
+    ours: dict[str, list[float]] = {v: [] for v in variants}
     flops: dict[str, float] = {}
     reference: list[float] = []
     for round_ in range(args.rounds):
-        for algo in algos:
+        for label, (algo, overrides) in variants.items():
             measure = updates_only_per_s if args.updates_only else ours_updates_per_s
             count = args.updates_only or args.steps
-            rate, flops[algo] = measure(algo, args.env, count, args.warmup, args.override)
-            ours[algo].append(rate)
-            print(f"round {round_ + 1}: {algo:14s} {rate:7.1f} updates/s", flush=True)
+            rate, flops[label] = measure(algo, args.env, count, args.warmup, overrides)
+            ours[label].append(rate)
+            print(f"round {round_ + 1}: {label:14s} {rate:7.1f} updates/s", flush=True)
         if not args.no_sb3:
             reference.append(sb3_updates_per_s(env_id, args.steps, args.warmup))
             print(f"round {round_ + 1}: {'SB3 SAC':14s} {reference[-1]:7.1f} updates/s", flush=True)
@@ -216,16 +225,21 @@ def main() -> None:
     what = f"{args.updates_only} updates alone" if args.updates_only else f"{args.steps} loop steps"
     print(f"\n{env_id}, {torch.get_num_threads()} CPU threads, best matmul rate {rate / 1e9:.0f} GFLOP/s, "
           f"medians of {args.rounds} rounds of {what}; ratios are medians of per-round ratios")
-    print(f"| algo | updates/s | vs SB3 | vs {algos[0]} | GFLOP/update | time / FLOP floor |")
+    first = next(iter(variants))
+    # the ratio column: against the first algorithm, or with --precisions against each algorithm's first precision
+    base = {label: next(b for b, (a, _) in variants.items() if a == algo) if precisions else first
+            for label, (algo, _) in variants.items()}
+    print(f"| algo | updates/s | vs SB3 | vs {precisions[0] if precisions else first} | GFLOP/update | "
+          "time / FLOP floor |")
     print("|---|---|---|---|---|---|")
-    for algo in algos:
-        ups = statistics.median(ours[algo])
-        floor_s = flops[algo] / rate
-        vs_sb3 = f"{paired_ratio(ours[algo], reference):.2f}" if reference else "-"
-        print(f"| {algo} | {ups:.1f} | {vs_sb3} | {paired_ratio(ours[algo], ours[algos[0]]):.2f} | "
-              f"{flops[algo] / 1e9:.2f} | {(1 / ups) / floor_s:.2f} |")
+    for label in variants:
+        ups = statistics.median(ours[label])
+        floor_s = flops[label] / rate
+        vs_sb3 = f"{paired_ratio(ours[label], reference):.2f}" if reference else "-"
+        print(f"| {label} | {ups:.1f} | {vs_sb3} | {paired_ratio(ours[label], ours[base[label]]):.2f} | "
+              f"{flops[label] / 1e9:.2f} | {(1 / ups) / floor_s:.2f} |")
     if sb3:
-        print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {paired_ratio(reference, ours[algos[0]]):.2f} | | |")
+        print(f"| SB3 SAC | {sb3:.1f} | 1.00 | {paired_ratio(reference, ours[first]):.2f} | | |")
 
 
 def _side_by_side_worker(args: tuple, barrier, results) -> None:

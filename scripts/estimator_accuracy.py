@@ -7,11 +7,14 @@ state, and the paper's fixed scale), log Z by importance sampling, and the k-NN 
     python -m scripts.estimator_accuracy --out runs/estimator_accuracy      # Markdown table + PNG, a few minutes
     python -m scripts.estimator_accuracy --quick                            # fewer cells and updates
     python -m scripts.estimator_accuracy --paper                            # and the paper's psi sizes (slow)
+    python -m scripts.estimator_accuracy --quick --precision bf16           # AR-DAE and log Z under bf16 autocast
 
 AR-DAE runs at the shipped CPU-sized config (conf/algo/per_task/sac_ar_dae/inverted_pendulum.yaml) for the number
 of psi updates a run does in its first 10k environment steps (10k minus the 1k warm-up, one psi update per SAC
 update), on batches of `STATE_BATCH` fresh states instead of 256 (the known policies are amortized over states
-just the same; a smaller batch keeps the study to minutes on one CPU thread).
+just the same; a smaller batch keeps the study to minutes on one CPU thread). `--precision` trains and evaluates
+AR-DAE and log Z at that matmul precision (algos.precision; the exact values and the k-NN stay float32). The study
+runs on the CPU, where tf32 is float32; bf16 autocast rounds as it does on a GPU.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from torch import nn
 
 from algos.estimators.ar_dae import ARDAEEstimator, importance_log_normalizer
 from algos.normal import broadcast_to_samples, repeat_obs
+from algos.precision import PRECISIONS, matmul_precision
 from algos.policies.base import Policy, PolicySample
 from scripts.knn_accuracy import knn_cases, knn_errors
 from scripts.knn_accuracy import markdown as knn_markdown
@@ -140,13 +144,16 @@ def evaluate_ar_dae(estimator: ARDAEEstimator, policy: KnownGaussianPolicy, seed
     analytic one) on fresh states and samples."""
     torch.manual_seed(seed + 1)
     obs = torch.randn(EVAL_STATES, OBS_DIM)
-    sample = policy.sample(obs, EVAL_SAMPLES)
+    with torch.autocast("cpu", enabled=False):  # the samples and the truth in float32 at every precision
+        sample = policy.sample(obs, EVAL_SAMPLES)
+        with torch.no_grad():
+            true_score = policy.score(obs, sample.x)
+            exact = policy.log_prob(obs, sample.x)
     obs_rep = repeat_obs(obs, EVAL_SAMPLES)
     with torch.no_grad():
-        true_score = policy.score(obs, sample.x)
-        exact = policy.log_prob(obs, sample.x)
-        estimate = estimator.log_prob(obs_rep, PolicySample(sample.x.detach(), sample.noise))
+        estimate = estimator.log_prob(obs_rep, PolicySample(sample.x.detach(), sample.noise)).float()
     _, score, _ = estimator.score(obs, sample.x)
+    score = score.float()
     score_error = float((score - true_score).norm(dim=-1).mean() / true_score.norm(dim=-1).mean())
     # The path derivative of E[log pi] with the estimated score, against the analytic gradient, with respect to
     # (A / width, log_std_shift): the mean measured in units of the policy's std, so that every width weighs the
@@ -201,17 +208,20 @@ def ar_dae_cases(quick: bool) -> list[Case]:
             + [Case(2, 0.3, True), Case(17, 0.1)])
 
 
-def run(quick: bool, updates: int, seed: int, paper: bool = False) -> dict:
-    ar_dae = [result for case in ar_dae_cases(quick) for standardize in ("scale_free", "fixed")
-              for result in ar_dae_cell(case, standardize, updates, seed, centred_too=standardize == "scale_free")]
-    paper_cases = [Case(6, 0.1)] if paper else []
-    paper_cells = [result for case in paper_cases
-                   for result in ar_dae_cell(case, "scale_free", PAPER_UPDATES, seed, PAPER, centred_too=True)]
-    log_z_cases = [Case(6, 0.1)] if quick else [Case(6, 0.1), Case(6, 1e-3), Case(17, 0.1), Case(6, 0.3, True)]
-    log_z = {(case.label, standardize, n): log_z_bias(case, standardize, n, seed=seed)
-             for case in log_z_cases for standardize in ("scale_free", "fixed") for n in PROPOSAL_SIZES}
+def run(quick: bool, updates: int, seed: int, paper: bool = False, precision: str = "fp32") -> dict:
+    with matmul_precision(precision, torch.device("cpu")):
+        ar_dae = [result for case in ar_dae_cases(quick) for standardize in ("scale_free", "fixed")
+                  for result in ar_dae_cell(case, standardize, updates, seed,
+                                            centred_too=standardize == "scale_free")]
+        paper_cases = [Case(6, 0.1)] if paper else []
+        paper_cells = [result for case in paper_cases
+                       for result in ar_dae_cell(case, "scale_free", PAPER_UPDATES, seed, PAPER, centred_too=True)]
+        log_z_cases = [Case(6, 0.1)] if quick else [Case(6, 0.1), Case(6, 1e-3), Case(17, 0.1), Case(6, 0.3, True)]
+        log_z = {(case.label, standardize, n): log_z_bias(case, standardize, n, seed=seed)
+                 for case in log_z_cases for standardize in ("scale_free", "fixed") for n in PROPOSAL_SIZES}
     knn = [(case, knn_errors(case, seed=seed)) for case in knn_cases(quick)]
-    return {"ar_dae": ar_dae, "paper": paper_cells, "log_z": log_z, "knn": knn, "updates": updates}
+    return {"ar_dae": ar_dae, "paper": paper_cells, "log_z": log_z, "knn": knn, "updates": updates,
+            "precision": precision}
 
 
 def ar_dae_rows(results: list[ARDAEResult]) -> list[str]:
@@ -222,8 +232,9 @@ def ar_dae_rows(results: list[ARDAEResult]) -> list[str]:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"AR-DAE at the shipped CPU-sized config after {results['updates']} psi updates "
-             "(log pi includes log Z at the shipped n_Z = 16):", "", *ar_dae_rows(results["ar_dae"])]
+    lines = [f"AR-DAE at the shipped CPU-sized config after {results['updates']} psi updates, matmuls in "
+             f"{results['precision']} (log pi includes log Z at the shipped n_Z = 16):", "",
+             *ar_dae_rows(results["ar_dae"])]
     if results["paper"]:
         lines += ["", f"AR-DAE at the paper's Table 7 psi (256 wide, 5 + 5 layers, n_a = 128, n_Z = 100) after "
                   f"{PAPER_UPDATES} psi updates:", "", *ar_dae_rows(results["paper"])]
@@ -275,10 +286,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--paper", action="store_true",
                         help=f"also two cases at the paper's psi sizes, {PAPER_UPDATES} updates (slow on a CPU)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                        help="matmul precision of AR-DAE's training and of log Z (algos.precision)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     updates = args.updates or (2_000 if args.quick else SHIPPED_UPDATES)
-    results = run(args.quick, updates, args.seed, args.paper)
+    results = run(args.quick, updates, args.seed, args.paper, args.precision)
     table = markdown(results)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from runner.validate import _diff_keys
 from tests.helpers import TINY, folder_for, read_csv, run_cli, run_folder, snapshot, train_in_process
 
 QUIET = [*TINY, "logger=disabled"]
@@ -154,6 +155,21 @@ def test_run_begun_before_a_null_default_key_existed_resumes(used_root):
     saved.write_text(saved.read_text() + "seeds:\n- 0\n")  # a real difference still counts
     code, line = train_in_process(*BASE, run_root=used_root)
     assert code == 2 and "holds a run with a different config (seeds differ)" in line, line
+
+
+def test_run_begun_before_keys_that_keep_its_training_existed_resumes(used_root):
+    folder = run_folder(used_root, "base")
+    saved = folder / "config.yaml"
+    added = ("precision:", "  critic_update:", "  target_squash_floor:")
+    saved.write_text("".join(line for line in saved.read_text().splitlines(keepends=True)
+                             if not line.startswith(added)))
+    assert "precision" not in saved.read_text() and "critic_update" not in saved.read_text()
+    assert train_in_process(*BASE, run_root=used_root) == (0, "")
+    # the same keys at values that train differently are differences
+    assert sorted(_diff_keys({"sac": {}}, {"precision": "bf16", "sac": {"critic_update": "sequential",
+                                                                       "target_squash_floor": 1e-7}})) == [
+        "precision", "sac.critic_update", "sac.target_squash_floor"]
+    assert _diff_keys({"sac": {}}, {"precision": "fp32", "sac": {"critic_update": "joint"}}) == []
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys):
