@@ -108,6 +108,7 @@ KEYS: dict[str, Rule] = {
     "logger.project": TEXT, "logger.entity": Rule("text", nullable=True),
     "algo.name": NAME, "entropy.name": NAME, "scale.name": NAME, "entropy._target_": TEXT,
     "ar_dae_standardize": Rule("text", choices=STANDARDIZE),
+    "ar_dae_center_score": FLAG,
 }
 
 # Keys of algo.policy and entropy, by name: every constructor argument used in conf/algo/ and conf/entropy/.
