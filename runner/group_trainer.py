@@ -168,7 +168,7 @@ class GroupTrainer(TrainingSchedule):
             member.logger.open()
         bar = self._progress_bar()
         metrics: dict[str, torch.Tensor] | None = None
-        timer = RateTimer(self.step, self.updates)
+        timer = RateTimer(self.step, self.updates, self.agent.device)
         while self.step < self.total_steps:
             obs = np.stack([member.obs for member in self.members])
             if self.step < self.warmup_steps:
@@ -194,7 +194,8 @@ class GroupTrainer(TrainingSchedule):
             bar.update(1)
             if self.step >= self.next_checkpoint and self.step < self.total_steps:
                 self.next_checkpoint = self.step + self.checkpoint_every
-                self._checkpoint(metrics)
+                with timer.phase("checkpoint"):
+                    self._checkpoint(metrics)
             if self.stop:
                 self._stop_here(metrics, bar)
         bar.close()

@@ -4,6 +4,7 @@ large tensors, where MuJoCo writes its warnings."""
 from __future__ import annotations
 
 import ctypes
+import resource
 import sys
 import time
 from contextlib import contextmanager
@@ -51,6 +52,12 @@ def prepare_host(torch_threads: int = 0) -> None:
         torch.set_num_threads(torch_threads)
     torch.set_flush_denormal(True)
     keep_freed_memory()
+
+
+def peak_rss_bytes() -> int:
+    """The most resident memory this process has held so far (ru_maxrss counts KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak if sys.platform == "darwin" else peak * 1024
 
 
 MUJOCO_LOG = "MUJOCO_LOG.TXT"

@@ -51,6 +51,7 @@ class TrainingSchedule:
             if self.updates % self.log_every == 0:
                 self._log_train(metrics, timer)
         if self.step % self.eval_every == 0 or self.step == self.total_steps:
-            self._evaluate()
+            with timer.phase("eval"):
+                self._evaluate()
             bar.set_postfix(eval_return=f"{self._eval_return():.1f}")
         return metrics

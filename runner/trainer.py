@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import gymnasium as gym
 import numpy as np
@@ -18,6 +20,7 @@ from runner.checkpoint import restore_replay, rng_state, save_with_replay
 from runner.checkpoint import set_rng_state as set_torch_rng_state
 from runner.errors import Diverged, Interrupted
 from runner.evaluation import entropy_diagnostics, run_episodes
+from runner.host import peak_rss_bytes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
 from runner.replay_store import ReplayStore
@@ -131,7 +134,7 @@ class Trainer(TrainingSchedule):
         self.logger.open()
         bar = self._progress_bar()
         metrics: dict[str, torch.Tensor] | None = None
-        episode_return, timer = 0.0, RateTimer(self.step, self.updates)
+        episode_return, timer = 0.0, RateTimer(self.step, self.updates, self.agent.device)
         while self.step < self.total_steps:
             if self.step < self.warmup_steps:
                 action = self.action_rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
@@ -148,7 +151,8 @@ class Trainer(TrainingSchedule):
                 self.last_episode_return, episode_return = episode_return, 0.0
                 if self.step >= self.next_checkpoint:
                     self.next_checkpoint = self.step + self.checkpoint_every
-                    self._checkpoint(metrics)
+                    with timer.phase("checkpoint"):
+                        self._checkpoint(metrics)
                 if self.stop:
                     self._stop_here(metrics, bar)
                 obs, _ = self.env.reset()
@@ -193,15 +197,35 @@ class Trainer(TrainingSchedule):
 
 
 class RateTimer:
-    """Env steps and updates per second over the interval since the last train row."""
+    """What each train row says about the interval since the previous one: env steps and updates per second, the
+    seconds of it spent in evaluations and in checkpoints, and the process's peak memory so far (host, and the
+    CUDA device's when the agent is on one)."""
 
-    def __init__(self, step: int, updates: int):
+    PHASES = ("eval", "checkpoint")
+
+    def __init__(self, step: int, updates: int, device: torch.device | None = None):
         self.time, self.step, self.updates = time.perf_counter(), step, updates
+        self.device = device
+        self.spent = dict.fromkeys(self.PHASES, 0.0)
+
+    @contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Count the block's wall time toward `name` in the next row."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.spent[name] += time.perf_counter() - start
 
     def rates(self, step: int, updates: int) -> dict[str, float]:
         now = time.perf_counter()
         elapsed = max(now - self.time, 1e-9)
         rates = {"time/env_steps_per_s": (step - self.step) / elapsed,
-                 "time/updates_per_s": (updates - self.updates) / elapsed}
+                 "time/updates_per_s": (updates - self.updates) / elapsed,
+                 **{f"time/{name}_s": seconds for name, seconds in self.spent.items()},
+                 "memory/peak_rss_mb": peak_rss_bytes() / 2**20}
+        if self.device is not None and self.device.type == "cuda":
+            rates["memory/peak_device_mb"] = torch.cuda.max_memory_allocated(self.device) / 2**20
         self.time, self.step, self.updates = now, step, updates
+        self.spent = dict.fromkeys(self.PHASES, 0.0)
         return rates

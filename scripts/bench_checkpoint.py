@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import shutil
 import statistics
 import tempfile
@@ -29,7 +28,7 @@ from hydra import compose, initialize_config_dir
 from algos.replay import ReplayBuffer
 from runner import build
 from runner.checkpoint import rng_state, save_checkpoint, save_with_replay
-from runner.host import prepare_host
+from runner.host import peak_rss_bytes, prepare_host
 from runner.replay_store import ReplayStore
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
@@ -73,7 +72,7 @@ def simulate(scheme: str, env: str, algo: str, steps: int, every: int, timed_eve
                        "bytes": written_bytes() - before})
     disk = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     paired = paired_ratios(folder, store, buffer, agent, every, generator) if scheme == "chunks" else []
-    return {"points": points, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    return {"points": points, "peak_rss": peak_rss_bytes(),
             "buffer_bytes": buffer.size * buffer.storage.shape[-1] * 4, "width": buffer.storage.shape[-1],
             "checkpoints": steps // every, "disk": disk, "env_id": cfg.env.id, "paired": paired}
 

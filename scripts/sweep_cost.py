@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import resource
 import statistics
 import sys
 import tempfile
@@ -35,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import build
 from runner.checkpoint import CHECKPOINT_NAME, save_with_replay
 from runner.evaluation import entropy_diagnostics, run_episodes
-from runner.host import prepare_host
+from runner.host import peak_rss_bytes, prepare_host
 from runner.identity import RunIdentity
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from runner.replay_store import ReplayStore
@@ -115,8 +114,8 @@ def measure(cell: list[str], updates: int, warmup: int, group: int) -> dict:
     peak_device = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else 0
     return {"updates_per_s": statistics.median(rates), "eval_step_s": eval_step_s, "diagnostics_s": diagnostics_s,
             "networks_save_s": networks_s, "networks_bytes": networks_bytes, "chunk_write_s": chunk_s,
-            "width": width, "csv_row_bytes": csv_bytes, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            * 1024, "peak_device": peak_device, "device": device_name(device),
+            "width": width, "csv_row_bytes": csv_bytes, "peak_rss": peak_rss_bytes(),
+            "peak_device": peak_device, "device": device_name(device),
             "episode_steps": int(env.spec.max_episode_steps or episode["length_mean"])}
 
 

@@ -64,6 +64,14 @@ class RunSummary:
     seconds: float | None
 
 
+def row_intervals(frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per train row: the env steps since the previous row (the first from step 0; a resume that stepped back
+    adds none) and the seconds they took at the row's rate."""
+    intervals = np.diff(frame["step"].to_numpy(float), prepend=0.0).clip(min=0.0)
+    rates = frame[RATE_COLUMN].to_numpy(float)
+    return intervals, np.divide(intervals, rates, out=np.zeros_like(intervals), where=intervals > 0)
+
+
 def train_time(path: Path) -> tuple[float, float] | None:
     """(env steps, seconds) a train.csv accounts for: each row's steps since the previous row over its rate."""
     if not path.exists():
@@ -71,9 +79,7 @@ def train_time(path: Path) -> tuple[float, float] | None:
     frame = pd.read_csv(path)
     if frame.empty or RATE_COLUMN not in frame:
         return None
-    intervals = np.diff(frame["step"].to_numpy(float), prepend=0.0).clip(min=0.0)  # a resume may step back
-    rates = frame[RATE_COLUMN].to_numpy(float)
-    seconds = np.divide(intervals, rates, out=np.zeros_like(intervals), where=intervals > 0)
+    intervals, seconds = row_intervals(frame)
     return float(intervals.sum()), float(seconds.sum())
 
 

@@ -170,6 +170,9 @@ def test_run_begun_before_keys_that_keep_its_training_existed_resumes(used_root)
                                                                        "target_squash_floor": 1e-7}})) == [
         "precision", "sac.critic_update", "sac.target_squash_floor"]
     assert _diff_keys({"sac": {}}, {"precision": "fp32", "sac": {"critic_update": "joint"}}) == []
+    # a paper preset run begun before its AR-DAE centring key existed trained uncentred
+    assert _diff_keys({}, {"ar_dae_center_score": False}) == []
+    assert _diff_keys({}, {"ar_dae_center_score": True}) == ["ar_dae_center_score"]
 
 
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys):

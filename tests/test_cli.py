@@ -23,6 +23,15 @@ def test_cli_writes_metrics_checkpoint_and_wandb_history(run_root):
     train = read_csv(folder / "train.csv")
     assert [int(r["updates"]) for r in train] == [250, 500, 750, 1000, 1250, 1500]
     assert {"train/critic_loss", "train/actor_loss", "train/alpha", "time/updates_per_s"} <= set(train[0])
+    # each row's seconds in evaluation and checkpoints since the row before: the evaluation at step 1000 falls
+    # between the rows of steps 1000 and 1250 (updates 500 and 750); a checkpoint follows the first episode end
+    # past each 500 steps
+    eval_s = [float(r["time/eval_s"]) for r in train]
+    assert eval_s[2] > 0 and eval_s[:2] + eval_s[3:] == [0.0] * 5
+    assert all(float(r["time/checkpoint_s"]) >= 0 for r in train) and sum(float(r["time/checkpoint_s"]) for r in
+                                                                          train) > 0
+    peaks = [float(r["memory/peak_rss_mb"]) for r in train]
+    assert peaks == sorted(peaks) and peaks[0] > 100  # torch alone holds more
 
     state = torch.load(folder / "checkpoint.pt", weights_only=True)
     assert state["counters"]["step"] == 2000 and state["counters"]["updates"] == 1500

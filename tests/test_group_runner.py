@@ -43,7 +43,12 @@ def test_each_seed_has_the_folder_a_single_run_of_it_has(runs):
         config = yaml.safe_load((folder / "config.yaml").read_text())
         assert config["seed"] == seed and config["seeds"] == SEEDS
         assert [row["step"] for row in read_csv(folder / "eval.csv")] == ["600", "1200"]
-        assert [row["updates"] for row in read_csv(folder / "train.csv")] == ["200", "400", "600", "800"]
+        train = read_csv(folder / "train.csv")
+        assert [row["updates"] for row in train] == ["200", "400", "600", "800"]
+        # the evaluation at step 600 and the checkpoints at steps 500 and 1000 in the rows after them (steps 700,
+        # 1100); each member's row holds the group's time
+        assert [float(row["time/eval_s"]) > 0 for row in train] == [False, True, False, False]
+        assert [float(row["time/checkpoint_s"]) > 0 for row in train] == [False, True, False, True]
         state = torch.load(folder / "checkpoint.pt", weights_only=True)
         assert state["counters"]["step"] == 1200 and state["buffer"]["size"] == 1200
         assert list(folder.glob("wandb/offline-run-*"))
