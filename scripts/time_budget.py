@@ -70,7 +70,7 @@ def share_text(budget: dict[str, float], phase: str) -> str:
     if np.isnan(budget[phase]):
         return "–"
     partial = budget["timed_seconds"] < 0.99 * budget["seconds"]
-    return f"{100 * budget[phase]:.1f}%" + (f" (of {budget['timed_seconds'] / 60:.0f} min)" if partial else "")
+    return f"{100 * budget[phase]:.2f}%" + (f" (of {budget['timed_seconds'] / 60:.0f} min)" if partial else "")
 
 
 def steps_text(steps: int) -> str:

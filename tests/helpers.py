@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -35,6 +36,15 @@ def run_cli(*args: str, run_root: Path, timeout: float = 600, check: bool = True
     if check and proc.returncode != 0:
         raise AssertionError(f"runner failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def start(run_root: Path, *args: str) -> subprocess.Popen:
+    """The real CLI in a child whose SIGINT is the default, as in a terminal: a test runner's worker (or a shell's
+    background job) may ignore SIGINT, and the runner rightly leaves an ignored SIGINT ignored. stderr is piped."""
+    return subprocess.Popen([sys.executable, "-m", "runner", *args, f"run_root={run_root}"], cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=child_env(),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 @contextmanager

@@ -25,8 +25,8 @@ CASES = {
                      "entropy.depth=2", "entropy.state_encoder_depth=1", "entropy.hidden_dim=64"], "sac_flow_vi",
                     {"entropy/estimate", "entropy/reference"}),
     "ar_dae": (["algo=sac_ar_dae"], "sac_ar_dae", {"entropy/estimate", "entropy/reference", "entropy/knn"}),
-    "ar_dae_uncentred": (["algo=sac_ar_dae", "entropy.center_score=false"], "sac_ar_dae",
-                         {"entropy/estimate", "entropy/reference", "entropy/knn"}),
+    "ar_dae_centred": (["algo=sac_ar_dae", "entropy.center_score=true"], "sac_ar_dae",
+                       {"entropy/estimate", "entropy/reference", "entropy/knn"}),
 }
 
 

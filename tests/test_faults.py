@@ -19,7 +19,7 @@ import pytest
 
 from runner.errors import RunError
 from runner.lock import LOCK_FILE, run_folder_lock
-from tests.helpers import REPO, TINY, child_env, composed_job, folder_for, run_cli, snapshot, train_in_process
+from tests.helpers import REPO, TINY, child_env, composed_job, folder_for, run_cli, snapshot, start, train_in_process
 
 QUIET = [*TINY, "logger=disabled"]
 
@@ -268,8 +268,7 @@ def test_slurm_launcher_without_slurm_is_one_line(tmp_path):
 
 
 def test_ctrl_c_while_loading_is_one_line(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "runner", *QUIET, f"run_root={tmp_path / 'runs'}"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start(tmp_path / "runs", *QUIET)
     time.sleep(0.3)  # inside `import torch`, which takes seconds
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)

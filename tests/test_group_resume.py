@@ -11,8 +11,8 @@ import time
 import pytest
 import torch
 
-from tests.helpers import TINY, folder_for, read_csv, run_cli
-from tests.test_resume import start, wait_for
+from tests.helpers import TINY, folder_for, read_csv, run_cli, start
+from tests.test_resume import wait_for
 
 SEEDS = [0, 1, 2]
 ARGS = [*TINY, "total_steps=1500", "warmup_steps=300", "eval_every=500", "log_every=200", "sac.batch_size=64",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 from runner.wandb_records import find_run_files, read_history
-from tests.helpers import REPO, TINY, child_env, folder_for, read_csv, run_cli, run_folder
+from tests.helpers import TINY, folder_for, read_csv, run_cli, run_folder, start
 
 ARGS = [*TINY, "total_steps=3000", "checkpoint_every=800", "eval_every=500"]
 
@@ -24,15 +23,6 @@ def straight(tmp_path_factory) -> list[dict]:
     root = tmp_path_factory.mktemp("straight") / "runs"
     run_cli(*ARGS, "experiment_name=straight", "logger=disabled", run_root=root)
     return read_csv(run_folder(root, "straight") / "eval.csv")
-
-
-def start(run_root: Path, *args: str) -> subprocess.Popen:
-    """The real CLI in a child whose SIGINT is the default, as in a terminal: a test runner's worker (or a shell's
-    background job) may ignore SIGINT, and the runner rightly leaves an ignored SIGINT ignored."""
-    return subprocess.Popen([sys.executable, "-m", "runner", *args, f"run_root={run_root}"], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=child_env(),
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(proc: subprocess.Popen, path: Path, what: str) -> None:

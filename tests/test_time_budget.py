@@ -34,8 +34,8 @@ def test_blocks_of_hand_worked_rows(tmp_path: Path, capsys) -> None:
     assert time_budget.main([str(tmp_path), "--block", "2000"]) == 0
     out = capsys.readouterr().out
     assert "| 0k–2k | 0.3 | 100.0 | – | – | – |" in out
-    assert "| 2k–4k | 0.7 | 50.0 | 10.0% | 5.0% | 520 |" in out
-    assert "| whole run | 1.0 | 66.7 | 10.0% (of 1 min) | 5.0% (of 1 min) | 520 |" in out
+    assert "| 2k–4k | 0.7 | 50.0 | 10.00% | 5.00% | 520 |" in out
+    assert "| whole run | 1.0 | 66.7 | 10.00% (of 1 min) | 5.00% (of 1 min) | 520 |" in out
 
 
 def test_a_folder_without_train_rows_is_one_line(tmp_path: Path, capsys) -> None:
