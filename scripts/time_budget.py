@@ -44,7 +44,8 @@ def read_train(folder: Path) -> pd.DataFrame:
 
 def block_budget(rows: pd.DataFrame) -> dict[str, float]:
     """One block's figures: wall seconds, steps/s, each phase's share of the seconds of the rows that log it (NaN
-    when none do) and how many seconds those rows cover, and the peak memory at its end (NaN when not logged)."""
+    when none do) and how many seconds those rows cover, and the largest peak memory logged in it (each process
+    logs its own; NaN when not logged)."""
     seconds = float(rows["interval_s"].sum())
     budget = {"seconds": seconds, "steps_per_s": float(rows["interval_steps"].sum()) / seconds if seconds else np.nan}
     columns = list(PHASES.values())
