@@ -10,7 +10,6 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
@@ -22,7 +21,7 @@ from algos.stacking import (
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, save_with_replay
-from runner.errors import Diverged, Interrupted
+from runner.errors import Diverged
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
 from runner.metrics import MetricsLogger
@@ -201,13 +200,9 @@ class GroupTrainer(TrainingSchedule):
         bar.close()
         self._checkpoint(metrics)
 
-    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm) -> None:
-        bar.close()
-        if self.checkpoint_step != self.step:
-            self._checkpoint(metrics)
-        raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: checkpoints saved in "
-                          f"{', '.join(str(m.run_dir) for m in self.members)}; the same command resumes from them",
-                          self.stop.signum)
+    def _saved_where(self) -> str:
+        return (f"checkpoints saved in {', '.join(str(m.run_dir) for m in self.members)}; the same command resumes "
+                "from them")
 
     def _log_train(self, metrics: dict[str, torch.Tensor], timer: RateTimer) -> None:
         values = {name: value.tolist() for name, value in metrics.items()}

@@ -8,12 +8,14 @@ import sys
 import torch
 from tqdm import tqdm
 
+from runner.errors import Interrupted
 from runner.interrupt import StopRequest
 
 
 class TrainingSchedule:
     """The step loop's schedule. A subclass provides `agent`, `buffer`, `_log_train(metrics, timer)`,
-    `_evaluate()` and `_eval_return()`, and calls `_set_schedule` in its constructor."""
+    `_evaluate()`, `_eval_return()`, `_checkpoint(metrics)` and `_saved_where()`, and calls `_set_schedule` in its
+    constructor."""
 
     def _set_schedule(self, *, total_steps: int, warmup_steps: int, batch_size: int, eval_every: int,
                       eval_episodes: int, eval_deterministic: bool, log_every: int, checkpoint_every: int,
@@ -35,6 +37,15 @@ class TrainingSchedule:
         ((n - 1) * eval_every, n * eval_every]) does when `video_every` divides n."""
         evaluation = -(-self.step // self.eval_every)
         return self.video_every > 0 and evaluation % self.video_every == 0
+
+    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm) -> None:
+        """Ends the loop on a stop request: a checkpoint of this step (unless the newest already is) and an
+        Interrupted that says where it went."""
+        bar.close()
+        if self.checkpoint_step != self.step:
+            self._checkpoint(metrics)
+        raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: {self._saved_where()}",
+                          self.stop.signum)
 
     def _progress_bar(self) -> tqdm:
         """Steps done of `total_steps` on stderr; refreshed every second on a terminal, every 30 s in a log."""

@@ -11,14 +11,13 @@ from typing import Iterator
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, rng_state, save_with_replay
 from runner.checkpoint import set_rng_state as set_torch_rng_state
-from runner.errors import Diverged, Interrupted
+from runner.errors import Diverged
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.host import peak_rss_bytes
 from runner.interrupt import StopRequest
@@ -160,12 +159,8 @@ class Trainer(TrainingSchedule):
         bar.close()
         self._checkpoint(metrics)
 
-    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm) -> None:
-        bar.close()
-        if self.checkpoint_step != self.step:
-            self._checkpoint(metrics)
-        raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: checkpoint saved in "
-                          f"{self.run_dir}; the same command resumes from it", self.stop.signum)
+    def _saved_where(self) -> str:
+        return f"checkpoint saved in {self.run_dir}; the same command resumes from it"
 
     def _log_train(self, metrics: dict[str, torch.Tensor], timer: RateTimer) -> None:
         row = {"step": self.step, "updates": self.updates, **{k: float(v) for k, v in metrics.items()}}
