@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 OUTCOMES_DIR = ".outcomes"
 SLURM_COMMANDS = ("sbatch", "srun")
 STATUSES = ("finished", "resumed", "refused", "failed", "already finished")
-SHOWN_WHEN_ZERO = STATUSES[:4]  # in every summary; `already finished` only when a job was
+SHOWN_WHEN_ZERO = ("finished", "refused", "failed")  # in every summary; `already finished` only when a job was
 _exit_status = 0
 
 
@@ -47,9 +47,15 @@ def read_outcomes(sweep_dir: Path) -> list[Outcome]:
 
 
 def summary(outcomes: list[Outcome]) -> str:
+    """One line of counts, then a line per refused or failed job. A job that resumed from a checkpoint and ran to
+    the end counts as finished, and the line says how many of those resumed."""
     counts = {status: sum(o.status == status for o in outcomes) for status in STATUSES}
-    lines = [f"sweep: {len(outcomes)} jobs: " + ", ".join(f"{n} {status}" for status, n in counts.items()
-                                                      if n or status in SHOWN_WHEN_ZERO)]
+    resumed = counts.pop("resumed")
+    counts["finished"] += resumed
+    parts = [f"{n} {status}" for status, n in counts.items() if n or status in SHOWN_WHEN_ZERO]
+    if resumed:
+        parts[0] += f" ({resumed} of them resumed from a checkpoint)"
+    lines = [f"sweep: {len(outcomes)} job{'s' if len(outcomes) != 1 else ''}: " + ", ".join(parts)]
     shared = set.intersection(*(set(o.overrides) for o in outcomes)) if len(outcomes) > 1 else set()
     for outcome in outcomes:
         if outcome.status in ("refused", "failed"):

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from runner.sweep_report import Outcome, summary
 from scripts import tables
 from tests.helpers import REPO, TINY, read_csv, run_cli, run_folder
 
@@ -27,7 +28,7 @@ def test_variant_sweep_gets_distinct_folders_and_resumes_on_a_second_start(run_r
     sweep = ["-m", "algo=sac_flow_vi", "algo.policy.steps=1,2", "ablation=flow_vi_bound,flow_exact",
              "experiment_name=variants", *SHORT]
     first = run_cli(*sweep, run_root=run_root)
-    assert "sweep: 4 jobs: 4 finished, 0 resumed, 0 refused, 0 failed" in first.stderr
+    assert "sweep: 4 jobs: 4 finished, 0 refused, 0 failed" in first.stderr
     found = labels(run_root, "variants")
     assert len(found) == 4, found
     assert [f.rsplit("-v", 1)[0] for f in found] == ["sac_flow_vi+exact-steps1-noise_std0",
@@ -37,7 +38,7 @@ def test_variant_sweep_gets_distinct_folders_and_resumes_on_a_second_start(run_r
     assert all([int(r["step"]) for r in r_] == [600] for r_ in rows.values())
 
     second = run_cli(*sweep, run_root=run_root)
-    assert "sweep: 4 jobs: 0 finished, 0 resumed, 0 refused, 0 failed, 4 already finished" in second.stderr
+    assert "sweep: 4 jobs: 0 finished, 0 refused, 0 failed, 4 already finished" in second.stderr
     assert labels(run_root, "variants") == found
     for f in found:
         assert read_csv(run_root / "variants" / "inverted_pendulum" / f / "seed0" / "eval.csv") == rows[f]
@@ -47,7 +48,7 @@ def test_a_refused_job_fails_alone(run_root):
     proc = run_cli("-m", "algo=sac_flow_vi", "entropy=exact,vi_bound", "experiment_name=refused", *SHORT,
                    run_root=run_root, check=False)
     assert proc.returncode == 1
-    assert "sweep: 2 jobs: 1 finished, 0 resumed, 1 refused, 0 failed" in proc.stderr
+    assert "sweep: 2 jobs: 1 finished, 1 refused, 0 failed" in proc.stderr
     assert "  refused: entropy=exact: entropy=exact does not fit algo=sac_flow_vi" in proc.stderr
     assert "Traceback" not in proc.stderr
     (only,) = labels(run_root, "refused")            # the refused job left no folder behind
@@ -113,3 +114,14 @@ def test_tables_of_a_tiny_paper_table3_sweep_have_the_without_jc_column(run_root
     assert tables.main([str(sweep), "--decimals", "1"]) == 0
     text = capsys.readouterr().out
     assert "| Task | SAC-AR-DAE | SAC-AR-DAE (w/o jc) |" in text
+
+
+def test_the_summary_counts_a_resumed_run_as_finished_and_names_the_failures():
+    outcomes = [Outcome("finished", overrides=["seed=0", "env=hopper"]),
+                Outcome("resumed", overrides=["seed=1", "env=hopper"]),
+                Outcome("failed", "Diverged: loss is nan", overrides=["seed=2", "env=hopper"])]
+    assert summary(outcomes).splitlines() == [
+        "sweep: 3 jobs: 2 finished (1 of them resumed from a checkpoint), 0 refused, 1 failed",
+        "  failed: seed=2: Diverged: loss is nan"]
+    assert summary([Outcome("resumed")]) == \
+        "sweep: 1 job: 1 finished (1 of them resumed from a checkpoint), 0 refused, 0 failed"
