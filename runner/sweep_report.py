@@ -53,7 +53,7 @@ def summary(outcomes: list[Outcome]) -> str:
     resumed = counts.pop("resumed")
     counts["finished"] += resumed
     parts = [f"{n} {status}" for status, n in counts.items() if n or status in SHOWN_WHEN_ZERO]
-    if resumed:
+    if resumed:  # parts[0] is always the finished count: STATUSES and SHOWN_WHEN_ZERO start with it
         parts[0] += f" ({resumed} of them resumed from a checkpoint)"
     lines = [f"sweep: {len(outcomes)} job{'s' if len(outcomes) != 1 else ''}: " + ", ".join(parts)]
     shared = set.intersection(*(set(o.overrides) for o in outcomes)) if len(outcomes) > 1 else set()

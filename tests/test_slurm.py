@@ -135,7 +135,8 @@ def run_interrupted_sweep(tmp_path: Path, interrupt) -> tuple[Path, Path, Path, 
             if job_id:
                 subprocess.run(["scancel", job_id.split("_")[0]], env=job_env(), timeout=60)
     assert sweep.returncode == 0, f"sweep failed:\n{output[-4000:]}"
-    assert "sweep: 2 jobs: 2 finished (1 of them resumed from a checkpoint), 0 refused, 0 failed" in output, output[-3000:]
+    summary_line = "sweep: 2 jobs: 2 finished (1 of them resumed from a checkpoint), 0 refused, 0 failed"
+    assert summary_line in output, output[-3000:]
     return run_dir, other_dir, submitit_dir, job_id
 
 
