@@ -48,19 +48,10 @@ class DoubleQ(nn.Module):
         layers.append(EnsembleLinear(num_members, widths[-1], 1, group))
         self.net = nn.Sequential(*layers)
 
-    def member_gradients(self, grads: list[torch.Tensor]) -> list[list[torch.Tensor]]:
-        """For each ensemble member, `grads` (one per parameter, in parameters() order) with every other member's
-        slice zeroed: the gradient of that member's loss alone, where `grads` is that of the members' summed loss."""
-        axis = 0 if self.members is None else 1  # EnsembleLinear's ensemble axis, after the group axis if any
-        per_member = []
-        for j in range(self.num_members):
-            kept = []
-            for grad in grads:
-                masked = torch.zeros_like(grad)
-                masked.select(axis, j).copy_(grad.select(axis, j))
-                kept.append(masked)
-            per_member.append(kept)
-        return per_member
+    @property
+    def member_axis(self) -> int:
+        """The ensemble axis of every parameter: 0, or 1 behind the group axis of a group of seeds."""
+        return 0 if self.members is None else 1
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         """Q-values of every ensemble member, shape [E, B] ([G, E, B] in a group)."""

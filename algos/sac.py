@@ -12,7 +12,7 @@ from algos.estimators.base import EntropyEstimator
 from algos.losses import actor_loss, critic_loss, soft_target
 from algos.members import total
 from algos.networks import frozen
-from algos.optim import Adam
+from algos.optim import Adam, MemberAdam
 from algos.precision import check_precision, matmul_precision
 from algos.policies.base import Policy
 from algos.replay import Batch
@@ -30,10 +30,11 @@ class SAC:
     lr: Adam step size of every network.
     critic_update: "joint" takes one Adam step on the ensemble's summed loss; "sequential" takes one step per
         ensemble member, each on that member's own loss with every other member's gradient zeroed (not dropped),
-        so between its own steps a member still moves by Adam's momentum. Sequential is the critic step of Lim et
-        al.'s AR-DAE code (lim0606/pytorch-ardae-rl, sac_ardae.py): one Adam over both Q networks, zero_grad then
-        backward and step per Q loss, under a torch whose zero_grad zeroed gradients. Both losses come from one
-        forward pass, as there.
+        so between its own steps a member still moves by Adam's momentum, and each member counts its own Adam
+        steps from its first turn on. Sequential is the critic step of Lim et al.'s AR-DAE code
+        (lim0606/pytorch-ardae-rl, sac_ardae.py): one Adam over both Q networks, zero_grad then backward and step
+        per Q loss, under a torch whose zero_grad zeroed gradients, so that Q2 starts one Adam step after Q1.
+        Both losses come from one forward pass, as there.
     target_squash_floor: floor of the tanh term of log pi in the critic's target (algos.squash.squashed_log_prob);
         0 is exact, the AR-DAE authors' code uses 1e-7.
     precision: "fp32", "tf32" or "bf16", the arithmetic of the matmuls in `update` and `act` (algos.precision);
@@ -64,7 +65,8 @@ class SAC:
         self.critic_update = critic_update
         self.target_squash_floor = target_squash_floor
         self.precision = check_precision(precision)
-        self.critic_optim = Adam(self.critic.parameters(), lr)
+        self.critic_optim = (Adam(self.critic.parameters(), lr) if critic_update == "joint" else
+                             MemberAdam(self.critic.parameters(), lr, critic.num_members, critic.member_axis))
         self.policy_optim = Adam(self.policy.parameters(), lr)
         self.alpha_optim = Adam(self.temperature.parameters(), lr) if temperature.autotune else None
         self._critic_params = list(self.critic.parameters())
@@ -123,16 +125,14 @@ class SAC:
         optim.step()
 
     def _sequential_critic_steps(self, loss: torch.Tensor) -> None:
-        """One Adam step per ensemble member. A member's parameters are its own slice of each ensemble tensor and
-        its loss reaches nothing else, so one backward pass gives every member its own loss's gradient; each step
-        keeps one member's slice of it and zeros the rest, as torch.optim.Adam sees a zeroed gradient."""
+        """One Adam step per ensemble member (algos.optim.MemberAdam). A member's parameters are its own slice of
+        each ensemble tensor and its loss reaches nothing else, so one backward pass gives every member its own
+        loss's gradient; on each member's turn the others see a zeroed gradient, as torch.optim.Adam does."""
         self.critic_optim.zero_grad()
         total(loss).backward()
         grads = [p.grad for p in self._critic_params]
-        for member_grads in self.critic.member_gradients(grads):
-            for param, grad in zip(self._critic_params, member_grads):
-                param.grad = grad
-            self.critic_optim.step()
+        for turn in range(self.critic.num_members):
+            self.critic_optim.step_member(turn, grads)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"policy": self.policy, "estimator": self.estimator, "critic": self.critic,

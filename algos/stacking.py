@@ -41,8 +41,9 @@ def load_member_module_state(group: nn.Module, g: int, state: dict[str, torch.Te
 
 
 def _common_step(states: Sequence[dict]) -> torch.Tensor:
-    """The group's one Adam step count: members always step together, so their counts must agree."""
-    steps = {float(state["step"]) for state in states}
+    """The group's Adam step count (one per ensemble member under sequential critic steps): members always step
+    together, so their counts must agree."""
+    steps = {tuple(state["step"].reshape(-1).tolist()) for state in states}
     if len(steps) != 1:
         raise ValueError(f"members' optimizers are at different steps {sorted(steps)}; a group steps them together")
     return states[0]["step"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.wrappers import RescaleAction
@@ -24,14 +26,18 @@ def make_env(env_id: str, render_size: tuple[int, int] | None = None) -> gym.Env
         spec = gym.spec(env_id)
     except gym.error.Error as err:
         raise EnvSpecError(f"unknown task id {env_id!r}: {err}") from None
-    if render_size is None:
-        env = gym.make(env_id)
-    elif "mujoco" in str(spec.entry_point):
-        env = gym.make(env_id, render_mode="rgb_array", width=render_size[0], height=render_size[1])
-        quality = env.unwrapped.model.vis.quality
-        quality.shadowsize = min(quality.shadowsize, SHADOW_MAP_SIZE)
-    else:
-        env = gym.make(env_id, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        # An older version is chosen on purpose (env.version: v4 is the paper's task on the maintained bindings):
+        # gymnasium's advice to move to v5 on every construction says nothing the config does not.
+        warnings.filterwarnings("ignore", message=".*is out of date. You should consider upgrading")
+        if render_size is None:
+            env = gym.make(env_id)
+        elif "mujoco" in str(spec.entry_point):
+            env = gym.make(env_id, render_mode="rgb_array", width=render_size[0], height=render_size[1])
+            quality = env.unwrapped.model.vis.quality
+            quality.shadowsize = min(quality.shadowsize, SHADOW_MAP_SIZE)
+        else:
+            env = gym.make(env_id, render_mode="rgb_array")
     if not isinstance(env.action_space, gym.spaces.Box):
         raise EnvSpecError(f"{env_id} has a {type(env.action_space).__name__} action space; SAC needs a Box")
     bound = np.ones(env.action_space.shape, dtype=np.float32)  # float32 bounds: no precision warning

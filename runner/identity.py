@@ -53,12 +53,13 @@ class RunIdentity:
     variant: str                                   # "" when the run uses the defaults
     changes: dict = field(default_factory=dict)    # dotted key -> value, every key that differs from the defaults
     seed: int = 0
+    task_id: str = ""                              # the gymnasium task id, version included (Hopper-v4)
 
     @classmethod
     def unnamed(cls, cfg: DictConfig) -> "RunIdentity":
         """For callers outside a Hydra job (the benchmark), which have no defaults to compare with."""
         return cls(str(cfg.experiment_name), str(cfg.env.name), str(cfg.algo.name), str(cfg.entropy.name), True,
-                   "", {}, int(cfg.seed))
+                   "", {}, int(cfg.seed), str(cfg.env.id))
 
     @property
     def label(self) -> str:
@@ -169,8 +170,10 @@ def identify(cfg: DictConfig) -> RunIdentity:
     # when it changes what this algorithm trains (SAC-Gaussian has no CPU sizes: scale=cpu leaves it as it is).
     if training_values(_defaults(base + estimator_choice)) != training_values(defaults):
         changes = {"scale": str(cfg.scale.name), **changes}
+    if "env.version" in changes:  # the task id follows from its version: one part, `version-v5`, says it
+        changes.pop("env.id", None)
     return RunIdentity(experiment, task, algo, estimator, default_estimator, variant_label(changes), changes,
-                       int(cfg.seed))
+                       int(cfg.seed), str(cfg.env.id))
 
 
 def read_identity(run_dir: Path) -> dict | None:

@@ -24,6 +24,7 @@ from runner.sinks import SINKS
 
 SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
+TASK_VERSIONS = ("v4", "v5")  # gymnasium's MuJoCo task versions on the maintained bindings (v2/v3 need mujoco-py)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ KEYS: dict[str, Rule] = {
     "sac.critic._target_": TEXT, "sac.critic.hidden_dim": whole(1), "sac.critic.depth": whole(0),
     "sac.critic.num_members": whole(1),
     "sac.critic.activation": ACTIVATION,
-    "env.name": NAME, "env.id": TEXT,
+    "env.name": NAME, "env.id": TEXT, "env.version": Rule("text", choices=TASK_VERSIONS),
     "env.total_steps": whole(1), "env.warmup_steps": whole(0), "env.eval_every": whole(1),
     "logger.mode": Rule("text", choices=("offline", "online", "disabled")),
     "logger.sinks": Rule("texts", choices=SINKS),

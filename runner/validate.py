@@ -65,7 +65,7 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
 # Keys added to the configs after runs began, each with the value that trains as the code did before the key
 # existed. A run whose saved config lacks such a key resumes under a config holding that value.
 ADDED_KEYS = {"precision": "fp32", "sac.critic_update": "joint", "sac.target_squash_floor": 0.0,
-              "entropy.center_score": False, "ar_dae_center_score": False}
+              "entropy.center_score": False, "ar_dae_center_score": False, "env.version": "v5"}
 
 
 def _diff_keys(old: dict, new: dict) -> list[str]:

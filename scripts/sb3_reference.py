@@ -99,7 +99,8 @@ def sb3_settings(cfg: DictConfig) -> dict:
 
 def train_reference(cfg: DictConfig) -> Path:
     """Train one seed of SB3 SAC in its run folder (skipped when that folder holds a finished run)."""
-    identity = RunIdentity(str(cfg.experiment_name), str(cfg.env.name), LABEL, "exact", True, "", {}, int(cfg.seed))
+    identity = RunIdentity(str(cfg.experiment_name), str(cfg.env.name), LABEL, "exact", True, "", {}, int(cfg.seed),
+                           str(cfg.env.id))
     run_dir = identity.run_dir(cfg.run_root)
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_folder_lock(run_dir):

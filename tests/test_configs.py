@@ -70,10 +70,44 @@ def test_scale_cpu_shrinks_ar_dae_and_keeps_its_task_settings(env: str):
         assert OmegaConf.select(cpu, key) == OmegaConf.select(paper, key), key
 
 
+AR_DAE_CPU_SIZES = {"hidden_dim": 64, "depth": 3, "state_encoder_depth": 1, "action_encoder_depth": 0,
+                    "num_actions": 16, "num_proposal": 16}
+
+
+@pytest.mark.parametrize("pairing", [("algo=sac_ar_dae",), ("algo=sac_gaussian", "entropy=ar_dae"),
+                                     ("algo=sac_nf", "entropy=ar_dae"), ("algo=sac_flow_vi", "entropy=ar_dae"),
+                                     ("algo=sac_flow_vi", "ablation=flow_ar_dae"),
+                                     ("experiment=flow_estimators", "algo=sac_flow_vi", "ablation=flow_ar_dae"),
+                                     ("experiment=paper_table1", "algo=sac_ar_dae")])
+@pytest.mark.parametrize("env", ["hopper", "halfcheetah", "ant"])
+def test_scale_cpu_reaches_the_ar_dae_estimator_under_every_policy(pairing: tuple, env: str):
+    cpu = compose_with(*pairing, f"env={env}", "scale=cpu")
+    assert {k: cpu.entropy[k] for k in AR_DAE_CPU_SIZES} == AR_DAE_CPU_SIZES
+    paper = compose_with(*pairing, f"env={env}", "scale=paper")
+    assert paper.entropy.hidden_dim == 256 and paper.entropy.num_actions >= 64  # Table 7's, per task
+    assert compose_with(*pairing, f"env={env}", "scale=cpu", "entropy.num_actions=32").entropy.num_actions == 32
+
+
 @pytest.mark.parametrize("algo", ["sac_gaussian", "sac_nf", "sac_flow_vi"])
 def test_scale_cpu_leaves_algorithms_without_cpu_sizes_alone(algo: str):
     paper, cpu = compose_with(f"algo={algo}", "env=hopper"), compose_with(f"algo={algo}", "env=hopper", "scale=cpu")
     assert {k: v for k, v in paper.items() if k != "scale"} == {k: v for k, v in cpu.items() if k != "scale"}
+
+
+@pytest.mark.parametrize("env", ["hopper", "walker2d", "halfcheetah", "ant", "humanoid"])
+def test_paper_presets_run_the_v4_tasks_and_v5_stays_the_default(env: str):
+    for preset in ("paper_table1", "paper_table3"):
+        cfg = compose_with(f"experiment={preset}", "algo=sac_gaussian", f"env={env}")
+        assert cfg.env.version == "v4" and cfg.env.id.endswith("-v4"), cfg.env.id
+    assert compose_with(f"env={env}").env.id.endswith("-v5")
+    assert compose_with("experiment=paper_table1", f"env={env}", "env.version=v5").env.id.endswith("-v5")
+
+
+def test_ant_v4_leaves_contact_forces_out_of_the_observation():
+    """Under the paper's MuJoCo 2.0 Ant's contact forces read zero; v4 without them is the closest task."""
+    ant = make_env(compose_with("experiment=paper_table1", "env=ant").env.id)
+    assert ant.observation_space.shape == (27,)  # 13 qpos (no x, y) + 14 qvel; v5 appends 78 contact forces
+    ant.close()
 
 
 def test_paper_presets_run_paper_sizes_and_validation_runs_cpu_sizes():

@@ -44,6 +44,17 @@ def folder_of(*overrides: str) -> str:
     (["experiment=validation", "algo=sac_ar_dae", "env=hopper", "seed=1"], "runs/validation/hopper/sac_ar_dae/seed1"),
     (["experiment=validation", "algo=sac_ar_dae", "env=hopper", "scale=paper"],
      "runs/validation/hopper/sac_ar_dae-scale-paper/seed0"),
+    # the estimator's CPU sizes reach it under every policy, and the label says so
+    (["algo=sac_gaussian", "entropy=ar_dae", "env=hopper", "scale=cpu"],
+     "runs/default/hopper/sac_gaussian+ar_dae-scale-cpu/seed0"),
+    (["algo=sac_flow_vi", "ablation=flow_ar_dae", "scale=cpu"],
+     "runs/default/inverted_pendulum/sac_flow_vi+ar_dae-scale-cpu/seed0"),
+    # the paper presets' task version is their default; another version is one part, not two (id follows it)
+    (["experiment=paper_table1", "algo=sac_ar_dae", "env=hopper", "scale=cpu"],
+     "runs/paper_table1/hopper/sac_ar_dae-scale-cpu/seed0"),
+    (["experiment=paper_table1", "algo=sac_gaussian", "env=hopper", "env.version=v5"],
+     "runs/paper_table1/hopper/sac_gaussian-version-v5/seed0"),
+    (["algo=sac_gaussian", "env=hopper", "env.version=v4"], "runs/default/hopper/sac_gaussian-version-v4/seed0"),
     # a non-default estimator is named; its own defaults are not a variant
     (["algo=sac_flow_vi", "ablation=flow_exact"], "runs/default/inverted_pendulum/sac_flow_vi+exact-noise_std0/seed0"),
     (["algo=sac_flow_vi", "entropy=exact", "algo.policy.noise_std=0"],
@@ -52,6 +63,16 @@ def folder_of(*overrides: str) -> str:
 ])
 def test_folder_names_what_makes_the_run_different(overrides, folder):
     assert folder_of(*overrides) == folder
+
+
+def test_identity_names_the_task_version():
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        for overrides, task_id in ((["env=hopper"], "Hopper-v5"), (["experiment=paper_table1", "env=ant"], "Ant-v4")):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+            HydraConfig.instance().set_config(cfg)
+            with open_dict(cfg):
+                del cfg["hydra"]
+            assert identify(cfg).task_id == task_id
 
 
 def test_runs_that_train_differently_never_share_a_folder():
