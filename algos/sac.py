@@ -14,7 +14,7 @@ from algos.members import total
 from algos.networks import frozen
 from algos.optim import Adam, MemberAdam
 from algos.precision import check_precision, matmul_precision
-from algos.policies.base import Policy
+from algos.policies.base import Policy, PolicySample
 from algos.replay import Batch
 from algos.temperature import Temperature
 
@@ -90,33 +90,45 @@ class SAC:
 
     def _update(self, batch: Batch) -> dict[str, torch.Tensor]:
         alpha = self.temperature.alpha
+        metrics = self._critic_step(batch, alpha)
+        actor_metrics, sample, log_prob = self._actor_step(batch.obs, alpha)
+        metrics.update(actor_metrics)
+        metrics.update(self.estimator.update(batch.obs, sample))
+        if self.alpha_optim is not None:
+            metrics.update(self._temperature_step(log_prob))
+        metrics["train/alpha"] = alpha
+        self._polyak()
+        return metrics
 
+    def _critic_step(self, batch: Batch, alpha: torch.Tensor) -> dict[str, torch.Tensor]:
         target, bonus = soft_target(self.target_critic, self.policy, self.estimator, batch.next_obs, batch.reward,
                                     batch.terminated, alpha, self.gamma, self.target_squash_floor)
         target = target - self.estimator.target_shift(bonus)  # zero unless the estimator corrects its targets
+        return self._critic_optim_step(batch, target)
+
+    def _critic_optim_step(self, batch: Batch, target: torch.Tensor) -> dict[str, torch.Tensor]:
         loss, metrics = critic_loss(self.critic, batch.obs, batch.action, target)
         if self.critic_update == "joint":
             self._step(self.critic_optim, loss)
         else:
             self._sequential_critic_steps(loss)
-
-        with frozen(self._critic_params):  # the actor's backward pass needs no gradient for the critic's weights
-            loss, actor_metrics, sample, log_prob = actor_loss(self.critic, self.policy, self.estimator, batch.obs,
-                                                               alpha)
-        self._step(self.policy_optim, loss)
-        metrics.update(actor_metrics)
-
-        metrics.update(self.estimator.update(batch.obs, sample))
-
-        if self.alpha_optim is not None:
-            loss, alpha_metrics = self.temperature.loss(log_prob)
-            self._step(self.alpha_optim, loss)
-            metrics.update(alpha_metrics)
-        metrics["train/alpha"] = alpha
-
-        with torch.no_grad():
-            torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
         return metrics
+
+    def _actor_step(self, obs: torch.Tensor, alpha: torch.Tensor
+                    ) -> tuple[dict[str, torch.Tensor], PolicySample, torch.Tensor]:
+        with frozen(self._critic_params):  # the actor's backward pass needs no gradient for the critic's weights
+            loss, metrics, sample, log_prob = actor_loss(self.critic, self.policy, self.estimator, obs, alpha)
+        self._step(self.policy_optim, loss)
+        return metrics, sample, log_prob
+
+    def _temperature_step(self, log_prob: torch.Tensor) -> dict[str, torch.Tensor]:
+        loss, metrics = self.temperature.loss(log_prob)
+        self._step(self.alpha_optim, loss)
+        return metrics
+
+    @torch.no_grad()
+    def _polyak(self) -> None:
+        torch._foreach_lerp_(self._target_params, self._critic_params, self.tau)
 
     @staticmethod
     def _step(optim: Adam, loss: torch.Tensor) -> None:
