@@ -80,11 +80,12 @@ class LogDensityNetwork(nn.Module):
         return self.net(torch.cat([self.action_encoder(y), sigma], dim=-1), condition).squeeze(-1)
 
 
-def axis_probes(noise_dim: int, device: torch.device | None = None) -> torch.Tensor:
+def axis_probes(noise_dim: int, device: torch.device | None = None, with_zero: bool = False) -> torch.Tensor:
     """The 2 * noise_dim base noises +e_j and -e_j, [2 m, m]: for x = b + L eps they give
-    sum_j (L e_j)_i^2 = Var(x_i) exactly, and for any policy a deterministic spread per state."""
+    sum_j (L e_j)_i^2 = Var(x_i) exactly, and for any policy a deterministic spread per state. `with_zero`
+    puts the noise's mode, 0, first ([2 m + 1, m]), so that b = g(0, s) comes from the same pass."""
     eye = torch.eye(noise_dim, device=device)
-    return torch.cat([eye, -eye])
+    return torch.cat([eye.new_zeros(1, noise_dim), eye, -eye] if with_zero else [eye, -eye])
 
 
 class ARDAEEstimator(EntropyEstimator):
@@ -198,12 +199,14 @@ class ARDAEEstimator(EntropyEstimator):
     def offset_and_spread(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """b(s) = g(0, s) and spread(s), both [*S, d] and detached: no gradient reaches the policy through the
         map, which is a fixed affine change of variables for each state."""
-        offset = self.policy.mode(obs)
         if self.standardize == "fixed":
+            offset = self.policy.mode(obs)
             return offset, torch.full_like(offset, 1.0 / self.scale)
-        probes = axis_probes(self.policy.noise_dim, obs.device).to(obs.dtype)
-        probes = probes.expand(*obs.shape[:-1], *probes.shape)
-        deviation = self.policy.transform(obs, probes) - offset.unsqueeze(-2)
+        # g(0, s) and the probes g(+-e_j, s) in one pass of the policy, the state encoded once for all of them
+        probes = axis_probes(self.policy.noise_dim, obs.device, with_zero=True).to(obs.dtype)
+        images = self.policy.transform(obs, probes.expand(*obs.shape[:-1], *probes.shape))
+        offset = images[..., 0, :]
+        deviation = images[..., 1:, :] - offset.unsqueeze(-2)
         variance = 0.5 * deviation.pow(2).sum(-2) + getattr(self.policy, "noise_std", 0.0) ** 2
         return offset, variance.sqrt().clamp_min(self.min_spread)
 
@@ -214,19 +217,21 @@ class ARDAEEstimator(EntropyEstimator):
         offset, spread = broadcast_to_samples(offset, x), broadcast_to_samples(spread, x)
         return (x.detach() - offset) / spread, spread, log_det
 
-    def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None
-                           ) -> torch.Tensor:
-        """psi(y; s, 0), minus tilt(s) . y when a tilt [*S, d] is given (center_score)."""
-        condition = broadcast_to_samples(self.psi.condition(obs), y)
+    def _psi_at_zero_noise(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None,
+                           condition: torch.Tensor | None = None) -> torch.Tensor:
+        """psi(y; s, 0), minus tilt(s) . y when a tilt [*S, d] is given (center_score). `condition`: psi's state
+        share (LogDensityNetwork.condition) when the caller has it already."""
+        condition = self.psi.condition(obs) if condition is None else condition
+        condition = broadcast_to_samples(condition, y)
         value = self.psi(y, torch.zeros_like(y[..., :1]), condition)
         return value if tilt is None else value - (broadcast_to_samples(tilt, y) * y).sum(-1)
 
-    def _psi_and_score_y(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _psi_and_score_y(self, obs: torch.Tensor, y: torch.Tensor, tilt: torch.Tensor | None = None,
+                         condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(psi(y; s, 0), d psi / dy), detached, with the tilt subtracted when given."""
         with torch.enable_grad():
             y = y.detach().requires_grad_(True)
-            psi_value = self._psi_at_zero_noise(obs, y, tilt)
+            psi_value = self._psi_at_zero_noise(obs, y, tilt, condition)
             score_y = input_gradient(psi_value, y, create_graph=False)
         return psi_value.detach(), score_y
 
@@ -251,26 +256,29 @@ class ARDAEEstimator(EntropyEstimator):
         y, _, _ = self._standardize(obs, x)
         return self._psi_and_score_y(obs, y)[1].mean(-2)
 
-    def log_normalizer(self, obs: torch.Tensor, tilt: torch.Tensor | None = None) -> torch.Tensor:
+    def log_normalizer(self, obs: torch.Tensor, tilt: torch.Tensor | None = None,
+                       condition: torch.Tensor | None = None) -> torch.Tensor:
         """log Z(s) of psi(.; s, 0) (less the tilt) by importance sampling from N(0, proposal_std^2 I) in y space,
         i.e. centred at b(s) = g(0, s) in x space (authors' code; the paper's formula for the mean is garbled)."""
-        return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y, tilt), tuple(obs.shape[:-1]),
-                                         self.act_dim, self.num_proposal, self.proposal_std, obs.device,
-                                         self.members)
+        return importance_log_normalizer(lambda y: self._psi_at_zero_noise(obs, y, tilt, condition),
+                                         tuple(obs.shape[:-1]), self.act_dim, self.num_proposal, self.proposal_std,
+                                         obs.device, self.members)
 
     @torch.no_grad()
     def log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
         y, _, log_det = self._standardize(obs, sample.x)
         tilt = self.score_mean(obs)
-        return self._psi_at_zero_noise(obs, y, tilt) - self.log_normalizer(obs, tilt) + log_det
+        condition = self.psi.condition(obs)  # one state encoding for the sample's psi and log Z's proposals
+        return (self._psi_at_zero_noise(obs, y, tilt, condition) - self.log_normalizer(obs, tilt, condition)
+                + log_det)
 
-    def score(self, obs: torch.Tensor, x: torch.Tensor, tilt: torch.Tensor | None = None
-              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def score(self, obs: torch.Tensor, x: torch.Tensor, tilt: torch.Tensor | None = None,
+              condition: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(psi(y; s, 0), d log pi / dx = (d psi / dy) / spread, log|dy/dx|), all detached; psi's weights get no
         gradient. With center_score, psi less the tilt (`tilt`, or `score_mean` when not given)."""
         y, spread, log_det = self._standardize(obs, x)
         tilt = self.score_mean(obs) if tilt is None else tilt
-        psi_value, score_y = self._psi_and_score_y(obs, y, tilt)
+        psi_value, score_y = self._psi_and_score_y(obs, y, tilt, condition)
         return psi_value, score_y / spread, log_det
 
     def actor_log_prob(self, obs: torch.Tensor, sample: PolicySample) -> torch.Tensor:
@@ -278,9 +286,11 @@ class ARDAEEstimator(EntropyEstimator):
         real value). Gradient: the AR-DAE score dotted with dx/dtheta. The tanh term 2 tanh(x) comes from the
         SAC core, whose squashed_log_prob differentiates -log(1 - tanh(x)^2) by autograd."""
         tilt = self.score_mean(obs)
-        psi_value, score, log_det = self.score(obs, sample.x, tilt)
         with torch.no_grad():
-            value = psi_value - self.log_normalizer(obs, tilt) + log_det
+            condition = self.psi.condition(obs)  # psi's weights get no gradient here: encode the states once
+        psi_value, score, log_det = self.score(obs, sample.x, tilt, condition)
+        with torch.no_grad():
+            value = psi_value - self.log_normalizer(obs, tilt, condition) + log_det
         return path_derivative_surrogate(value, score, sample.x)
 
     def loss(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
