@@ -17,9 +17,9 @@ def entropy_report(estimator: EntropyEstimator, obs: torch.Tensor, num_samples: 
     each number can be trusted.
 
     entropy/knn: k-NN with `knn_k` neighbours by `knn_method` (algos.knn_reference.METHODS) on the estimate's own
-    pre-tanh draws x, plus the mean tanh log-Jacobian (algos.knn_reference.squashed_knn_entropy; the same draws, so knn_error measures the estimator, not
-    sampling noise between two batches). entropy/reference: the
-    exact entropy where the estimator has one, else entropy/knn. entropy/knn_error: knn - exact, where exact exists.
+    pre-tanh draws x, plus the mean tanh log-Jacobian (algos.knn_reference.squashed_knn_entropy; the same draws, so
+    knn_error measures the estimator, not sampling noise between two batches). entropy/reference: the exact
+    entropy where the estimator has one, else entropy/knn. entropy/knn_error: knn - exact, where exact exists.
     entropy/gap_upper: upper - lower, where both exist (it bounds the true gap of the lower bound from above).
     Scalars the estimator adds (e.g. entropy/sign_change_fraction of the exact Euler flow) pass through.
     """

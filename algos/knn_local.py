@@ -9,15 +9,15 @@ import torch
 
 from algos.knn import affine_standardize, kl_constant, pairwise_distances
 
-# Neighbours whose spread around a sample sets its ellipsoid: 16, or 2d where that is more (more than d keeps the
-# ellipsoid full-rank), and at most N - 1.
 LOCAL_NEIGHBOURS = 16
+# Standard normal points drawn to measure the local estimate's own offset, spread over entries of N samples each.
+CALIBRATION_POINTS = 2**14
 
 
 def local_neighbours(num: int, dim: int) -> int:
+    """Neighbours whose spread around a sample sets its ellipsoid: LOCAL_NEIGHBOURS, or 2d where that is more (more
+    than d keeps the ellipsoid full-rank), and at most N - 1."""
     return min(num - 1, max(LOCAL_NEIGHBOURS, 2 * dim))
-# Standard normal points drawn to measure the local estimate's own offset, spread over entries of N samples each.
-CALIBRATION_POINTS = 2**14
 
 
 def local_ellipsoid_entropy(samples: torch.Tensor, k: int = 3, neighbours: int | None = None,

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from algos.knn_reference import KNN_DEFAULT
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from algos.stacking import (
@@ -66,7 +67,7 @@ class GroupTrainer(TrainingSchedule):
                  warmup_steps: int, batch_size: int, eval_every: int, eval_episodes: int, eval_deterministic: bool,
                  log_every: int, checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int,
                  knn_k: int = 3, progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
-                 video_frames: int = 1000, knn_method: str = "whiten", warmup_action_range: float = 1.0):
+                 video_frames: int = 1000, knn_method: str = KNN_DEFAULT, warmup_action_range: float = 1.0):
         self.members, self.agent, self.probe, self.buffer = members, agent, probe, buffer
         self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from algos.knn_reference import KNN_DEFAULT
 from runner.errors import Interrupted
 from runner.interrupt import StopRequest
 
@@ -21,7 +22,7 @@ class TrainingSchedule:
     def _set_schedule(self, *, total_steps: int, warmup_steps: int, batch_size: int, eval_every: int,
                       eval_episodes: int, eval_deterministic: bool, log_every: int, checkpoint_every: int,
                       diagnostic_states: int, diagnostic_samples: int, knn_k: int, progress: bool,
-                      stop: StopRequest | None, video_every: int = 0, knn_method: str = "whiten",
+                      stop: StopRequest | None, video_every: int = 0, knn_method: str = KNN_DEFAULT,
                       warmup_action_range: float = 1.0) -> None:
         self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
         self.warmup_action_range = warmup_action_range

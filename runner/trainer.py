@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from algos.knn_reference import KNN_DEFAULT
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
@@ -40,7 +41,7 @@ class Trainer(TrainingSchedule):
                  eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
                  checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, knn_k: int = 3,
                  progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
-                 video_frames: int = 1000, knn_method: str = "whiten", warmup_action_range: float = 1.0):
+                 video_frames: int = 1000, knn_method: str = KNN_DEFAULT, warmup_action_range: float = 1.0):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
         self.replay_store = ReplayStore(run_dir)
