@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from algos.knn_reference import METHODS, squashed_knn_entropy
+from algos.knn_reference import METHODS, knn_reference, squashed_knn_entropy
 from algos.squash import tanh_log_det
 
 DIM = 6
@@ -104,9 +104,8 @@ def cases() -> list[Case]:
 
 
 def estimate(case: Case, method: str, samples: torch.Tensor, k: int) -> torch.Tensor:
-    if case.squash:
-        return squashed_knn_entropy(samples, k, method)
-    return squashed_knn_entropy(samples, k, method) - tanh_log_det(samples).mean(-1)
+    """The reference's entropy per state of x, or of tanh(x) for a squashed case, from samples [B, N, d]."""
+    return squashed_knn_entropy(samples, k, method) if case.squash else knn_reference(samples, k, method)
 
 
 def biases(case: Case, num: int, repetitions: int, k: int = 3) -> dict[str, list[float]]:
