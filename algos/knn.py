@@ -6,7 +6,6 @@ import math
 
 import torch
 
-from algos.squash import tanh_log_det
 
 
 def log_unit_ball_volume(dim: int) -> float:
@@ -45,13 +44,27 @@ def affine_standardize(samples: torch.Tensor, affine: str = "whiten", jitter: fl
     return whitened, log_det + factor.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
 
+def pairwise_distances(points: torch.Tensor) -> torch.Tensor:
+    """Euclidean distances [B, N, N] between each entry's samples, inf on the diagonal (a sample is not its own
+    neighbour). Computed without the matmul shortcut: near-duplicate samples (actions saturated by tanh) make its
+    cancellation error dominate log r."""
+    dist = torch.cdist(points, points, compute_mode="donot_use_mm_for_euclid_dist")
+    dist.diagonal(dim1=-2, dim2=-1).fill_(math.inf)
+    return dist
+
+
+def kl_constant(num: int, k: int, dim: int) -> float:
+    """psi(N) - psi(k) + log V_d, the part of the Kozachenko-Leonenko estimate that does not depend on the data."""
+    digamma_n, digamma_k = torch.special.digamma(torch.tensor([float(num), float(k)], dtype=torch.float64))
+    return float(digamma_n - digamma_k) + log_unit_ball_volume(dim)
+
+
 def knn_entropy(samples: torch.Tensor, k: int = 3, min_distance: float = 1e-12, affine: str = "whiten"
                 ) -> torch.Tensor:
     """H = psi(N) - psi(k) + log V_d + (d / N) sum_i log r_i per batch entry, from samples [B, N, d] -> [B].
 
     r_i is the distance from sample i to its k-th nearest other sample, after `affine_standardize` (whose
-    log-determinant is added back). Distances are computed in float64 and without the matmul shortcut, because
-    near-duplicate samples (actions saturated by tanh) make the shortcut's cancellation error dominate log r_i.
+    log-determinant is added back), in float64.
 
     k: neighbour order; larger k lowers the variance and raises the bias.
     min_distance: floor on r_i so that exact duplicates give a finite (very low) entropy instead of -inf.
@@ -61,18 +74,6 @@ def knn_entropy(samples: torch.Tensor, k: int = 3, min_distance: float = 1e-12, 
     if num <= k:
         raise ValueError(f"the k-NN estimate needs more than k={k} samples per state, got {num}")
     points, log_det = affine_standardize(samples.double(), affine)
-    dist = torch.cdist(points, points, compute_mode="donot_use_mm_for_euclid_dist")
-    dist.diagonal(dim1=-2, dim2=-1).fill_(math.inf)  # a sample is not its own neighbour
-    kth = dist.topk(k, dim=-1, largest=False).values[..., -1].clamp_min(min_distance)
-    digamma_n, digamma_k = torch.special.digamma(points.new_tensor([float(num), float(k)]))
-    entropy = digamma_n - digamma_k + log_unit_ball_volume(dim) + dim * kth.log().mean(-1) + log_det
+    kth = pairwise_distances(points).topk(k, dim=-1, largest=False).values[..., -1].clamp_min(min_distance)
+    entropy = kl_constant(num, k, dim) + dim * kth.log().mean(-1) + log_det
     return entropy.to(samples.dtype)
-
-
-def squashed_knn_entropy(x: torch.Tensor, k: int = 3, affine: str = "whiten") -> torch.Tensor:
-    """Entropy of a = tanh(x) from pre-tanh samples x [B, N, d] -> [B]: k-NN on x plus E[sum log(1 - tanh(x)^2)].
-
-    H(tanh x) = H(x) + E[log|det d tanh / dx|] holds exactly, and x has no boundary, whereas k-NN on the squashed
-    samples over-states the entropy near the faces of the cube, where the density piles up against a wall.
-    """
-    return knn_entropy(x, k, affine=affine) + tanh_log_det(x).mean(-1)

@@ -188,7 +188,8 @@ def build_trainer(cfg: DictConfig, run_dir: Path, identity: RunIdentity, device:
                    log_every=cfg.log_every, checkpoint_every=cfg.checkpoint_every,
                    diagnostic_states=cfg.diagnostics.num_states, diagnostic_samples=cfg.diagnostics.num_samples,
                    knn_k=cfg.diagnostics.knn_k, progress=cfg.progress, stop=stop, video_every=cfg.video_every,
-                   video_frames=cfg.video_frames)
+                   video_frames=cfg.video_frames, knn_method=cfg.diagnostics.knn_method,
+                   warmup_action_range=cfg.env.warmup_action_range)
 
 
 def build_group_trainer(cfg: DictConfig, run_dirs: list[Path], identities: list[RunIdentity], device: torch.device,
@@ -209,7 +210,8 @@ def build_group_trainer(cfg: DictConfig, run_dirs: list[Path], identities: list[
                         checkpoint_every=cfg.checkpoint_every, diagnostic_states=cfg.diagnostics.num_states,
                         diagnostic_samples=cfg.diagnostics.num_samples, knn_k=cfg.diagnostics.knn_k,
                         progress=cfg.progress, stop=stop, video_every=cfg.video_every,
-                        video_frames=cfg.video_frames)
+                        video_frames=cfg.video_frames, knn_method=cfg.diagnostics.knn_method,
+                        warmup_action_range=cfg.env.warmup_action_range)
 
 
 def dims(env: gym.Env) -> tuple[int, int]:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from algos.diagnostics import entropy_report
+from algos.knn_reference import KNN_DEFAULT
 from algos.sac import SAC
 from runner.video import Clip
 
@@ -59,7 +60,8 @@ def run_episodes(agent: SAC, env: gym.Env, episodes: int, deterministic: bool, s
             "length_mean": float(np.mean(lengths))}
 
 
-def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, knn_k: int, seed: int, step: int) -> dict:
+def entropy_diagnostics(agent: SAC, obs: torch.Tensor, num_samples: int, knn_k: int, seed: int, step: int,
+                        knn_method: str = KNN_DEFAULT) -> dict:
     """The estimator's entropy estimate, bounds and reference on a fixed batch of states."""
     with _forked_rng(agent, seed, step, 1):
-        return entropy_report(agent.estimator, obs, num_samples, knn_k)
+        return entropy_report(agent.estimator, obs, num_samples, knn_k, knn_method)

@@ -11,6 +11,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from algos.knn_reference import KNN_DEFAULT
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from algos.stacking import (
@@ -66,13 +67,14 @@ class GroupTrainer(TrainingSchedule):
                  warmup_steps: int, batch_size: int, eval_every: int, eval_episodes: int, eval_deterministic: bool,
                  log_every: int, checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int,
                  knn_k: int = 3, progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
-                 video_frames: int = 1000):
+                 video_frames: int = 1000, knn_method: str = KNN_DEFAULT, warmup_action_range: float = 1.0):
         self.members, self.agent, self.probe, self.buffer = members, agent, probe, buffer
         self._set_schedule(total_steps=total_steps, warmup_steps=warmup_steps, batch_size=batch_size,
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
                            log_every=log_every, checkpoint_every=checkpoint_every,
                            diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
-                           progress=progress, stop=stop, video_every=video_every)
+                           progress=progress, stop=stop, video_every=video_every, knn_method=knn_method,
+                           warmup_action_range=warmup_action_range)
         self.videos = [VideoRecorder(member.run_dir / VIDEO_DIR, video_frames) for member in members]
 
     def close(self) -> None:
@@ -171,7 +173,7 @@ class GroupTrainer(TrainingSchedule):
         while self.step < self.total_steps:
             obs = np.stack([member.obs for member in self.members])
             if self.step < self.warmup_steps:
-                actions = np.stack([m.action_rng.uniform(-1.0, 1.0, m.env.action_space.shape).astype(np.float32)
+                actions = np.stack([self._warmup_action(m.action_rng, m.env.action_space.shape)
                                     for m in self.members])
             else:
                 actions = self.agent.act(obs)
@@ -229,7 +231,8 @@ class GroupTrainer(TrainingSchedule):
                                                      self.eval_deterministic, member.seed, self.step, clip)}
             if self.buffer.size >= self.diagnostic_states:
                 row.update(entropy_diagnostics(self.probe, self.buffer.obs[g, :self.diagnostic_states],
-                                               self.diagnostic_samples, self.knn_k, member.seed, self.step))
+                                               self.diagnostic_samples, self.knn_k, member.seed, self.step,
+                                               self.knn_method))
             self._check_row(row, member)
             member.last_eval = row["return_mean"]
             member.logger.log_eval(row)

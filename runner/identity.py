@@ -28,9 +28,11 @@ from runner.schema import flatten, safe_segment
 # not part of its identity.
 OPERATIONAL_KEYS = ("resume", "restart", "progress", "logger", "device", "torch_threads", "run_root", "compile",
                     "log_every", "checkpoint_every", "video_every", "video_frames", "video_width", "video_height")
-# Keys a resumed run's config may differ in: the operational ones, and `scale`, a choice whose sizes are compared key
-# by key (so a SAC-Gaussian run, which has no CPU sizes, is the same run at either scale).
-RESUMABLE_CHANGES = (*OPERATIONAL_KEYS, "scale")
+# Keys a resumed run's config may differ in: the operational ones; `scale`, a choice whose sizes are compared key
+# by key (so a SAC-Gaussian run, which has no CPU sizes, is the same run at either scale); and `diagnostics`, which
+# sets only the logged entropy checks, drawn under a forked RNG from a read-only batch of states (they still name
+# the folder, so that no folder of a run begun with a diagnostics override moves).
+RESUMABLE_CHANGES = (*OPERATIONAL_KEYS, "scale", "diagnostics")
 # Keys that are folder segments of their own (experiment, seed; each seed of `seeds` has its own folder) or labels
 # of a config group choice (a scale other than the experiment's reads `scale-cpu` in the variant).
 SEGMENT_KEYS = ("experiment_name", "seed", "seeds", "algo.name", "entropy.name", "env.name", "scale.name")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from algos.knn_reference import KNN_DEFAULT
 from runner.errors import Interrupted
 from runner.interrupt import StopRequest
 
@@ -20,17 +22,26 @@ class TrainingSchedule:
     def _set_schedule(self, *, total_steps: int, warmup_steps: int, batch_size: int, eval_every: int,
                       eval_episodes: int, eval_deterministic: bool, log_every: int, checkpoint_every: int,
                       diagnostic_states: int, diagnostic_samples: int, knn_k: int, progress: bool,
-                      stop: StopRequest | None, video_every: int = 0) -> None:
+                      stop: StopRequest | None, video_every: int = 0, knn_method: str = KNN_DEFAULT,
+                      warmup_action_range: float = 1.0) -> None:
         self.total_steps, self.warmup_steps, self.batch_size = total_steps, warmup_steps, batch_size
+        self.warmup_action_range = warmup_action_range
         self.eval_every, self.eval_episodes, self.eval_deterministic = eval_every, eval_episodes, eval_deterministic
         self.log_every, self.checkpoint_every = log_every, checkpoint_every
         self.video_every = video_every
         self.diagnostic_states, self.diagnostic_samples, self.knn_k = diagnostic_states, diagnostic_samples, knn_k
+        self.knn_method = knn_method
         self.progress, self.stop = progress, stop
         self.step = self.updates = 0
         self.next_checkpoint = checkpoint_every
         self.resumed_from: int | None = None
         self.checkpoint_step: int | None = None  # step of the newest checkpoint on disk
+
+    def _warmup_action(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """A uniform action in [-r, r]^d of the policy's [-1, 1]^d box, r = `warmup_action_range` (1.0: the whole
+        box; the AR-DAE authors' Humanoid received 0.4 of it, docs/fidelity.md item 5)."""
+        bound = self.warmup_action_range
+        return rng.uniform(-bound, bound, shape).astype(np.float32)
 
     def _video_due(self) -> bool:
         """Whether the evaluation at this step records a video: the n-th evaluation (the one at a step in

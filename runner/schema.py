@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, OmegaConf
 
 from algos.estimators.ar_dae import CALIBRATION_METHODS, STANDARDIZE
+from algos.knn_reference import METHODS as KNN_METHODS
 from algos.networks import ACTIVATIONS
 from algos.policies.gaussian import LOG_STD_MAPS
 from algos.precision import PRECISIONS
@@ -96,6 +97,7 @@ KEYS: dict[str, Rule] = {
     "video_every": whole(0), "video_frames": whole(1), "video_width": whole(16), "video_height": whole(16),
     "diagnostics.num_states": whole(1),
     "diagnostics.num_samples": whole(2), "diagnostics.knn_k": whole(1),
+    "diagnostics.knn_method": Rule("text", choices=KNN_METHODS),
     "sac.gamma": DISCOUNT, "sac.tau": UNIT, "sac.lr": POSITIVE, "sac.batch_size": whole(1), "sac.alpha": POSITIVE,
     "sac.autotune_alpha": FLAG, "sac.target_entropy": real(nullable=True),
     "sac.critic_update": Rule("text", choices=CRITIC_UPDATES), "sac.target_squash_floor": real(0.0),
@@ -104,6 +106,7 @@ KEYS: dict[str, Rule] = {
     "sac.critic.activation": ACTIVATION,
     "env.name": NAME, "env.id": TEXT, "env.version": Rule("text", choices=TASK_VERSIONS),
     "env.total_steps": whole(1), "env.warmup_steps": whole(0), "env.eval_every": whole(1),
+    "env.warmup_action_range": UNIT, "humanoid_warmup_action_range": UNIT,
     "logger.mode": Rule("text", choices=("offline", "online", "disabled")),
     "logger.sinks": Rule("texts", choices=SINKS),
     "logger.project": TEXT, "logger.entity": Rule("text", nullable=True),

@@ -12,6 +12,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from algos.knn_reference import KNN_DEFAULT
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
 from envs.make import get_rng_state, set_rng_state
@@ -40,7 +41,7 @@ class Trainer(TrainingSchedule):
                  eval_every: int, eval_episodes: int, eval_deterministic: bool, log_every: int,
                  checkpoint_every: int, diagnostic_states: int, diagnostic_samples: int, knn_k: int = 3,
                  progress: bool = True, stop: StopRequest | None = None, video_every: int = 0,
-                 video_frames: int = 1000):
+                 video_frames: int = 1000, knn_method: str = KNN_DEFAULT, warmup_action_range: float = 1.0):
         self.env, self.eval_env, self.agent, self.buffer, self.logger = env, eval_env, agent, buffer, logger
         self.run_dir = run_dir
         self.replay_store = ReplayStore(run_dir)
@@ -49,7 +50,8 @@ class Trainer(TrainingSchedule):
                            eval_every=eval_every, eval_episodes=eval_episodes, eval_deterministic=eval_deterministic,
                            log_every=log_every, checkpoint_every=checkpoint_every,
                            diagnostic_states=diagnostic_states, diagnostic_samples=diagnostic_samples, knn_k=knn_k,
-                           progress=progress, stop=stop, video_every=video_every)
+                           progress=progress, stop=stop, video_every=video_every, knn_method=knn_method,
+                           warmup_action_range=warmup_action_range)
         self.videos = VideoRecorder(run_dir / VIDEO_DIR, video_frames)
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
         self.episodes = 0
@@ -136,7 +138,7 @@ class Trainer(TrainingSchedule):
         episode_return, timer = 0.0, RateTimer(self.step, self.updates, self.agent.device)
         while self.step < self.total_steps:
             if self.step < self.warmup_steps:
-                action = self.action_rng.uniform(-1.0, 1.0, self.env.action_space.shape).astype(np.float32)
+                action = self._warmup_action(self.action_rng, self.env.action_space.shape)
             else:
                 action = self.agent.act(obs)
                 if not np.isfinite(action).all():  # act() already synced: the check is free, and MuJoCo never
@@ -182,7 +184,7 @@ class Trainer(TrainingSchedule):
         if self.buffer.size >= self.diagnostic_states:
             states = self.buffer.obs[:self.diagnostic_states]
             row.update(entropy_diagnostics(self.agent, states, self.diagnostic_samples, self.knn_k, self.seed,
-                                           self.step))
+                                           self.step, self.knn_method))
         self._check_row(row)
         self.last_eval = row["return_mean"]
         self.logger.log_eval(row)

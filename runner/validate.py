@@ -64,8 +64,12 @@ def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
 
 # Keys added to the configs after runs began, each with the value that trains as the code did before the key
 # existed. A run whose saved config lacks such a key resumes under a config holding that value.
+# humanoid_warmup_action_range only carries the paper presets' value to conf/env/humanoid.yaml; what it changes is
+# compared as env.warmup_action_range (a Humanoid paper run begun before the key resumes with
+# env.warmup_action_range=1.0 added).
 ADDED_KEYS = {"precision": "fp32", "sac.critic_update": "joint", "sac.target_squash_floor": 0.0,
-              "entropy.center_score": False, "ar_dae_center_score": False, "env.version": "v5"}
+              "entropy.center_score": False, "ar_dae_center_score": False, "env.version": "v5",
+              "env.warmup_action_range": 1.0, "humanoid_warmup_action_range": 0.4}
 
 
 def _diff_keys(old: dict, new: dict) -> list[str]:

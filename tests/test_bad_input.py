@@ -175,6 +175,19 @@ def test_run_begun_before_keys_that_keep_its_training_existed_resumes(used_root)
     assert _diff_keys({}, {"ar_dae_center_score": True}) == ["ar_dae_center_score"]
 
 
+def test_run_begun_before_the_knn_method_and_warmup_range_resumes_under_other_diagnostics(used_root):
+    saved = run_folder(used_root, "base") / "config.yaml"
+    text = saved.read_text()
+    assert "  knn_method: local_min\n" in text and "  warmup_action_range: 1.0\n" in text
+    old = text.replace("  knn_method: local_min\n", "").replace("  warmup_action_range: 1.0\n", "")
+    saved.write_text(old.replace("  num_states: 32\n", "  num_states: 64\n").replace("  knn_k: 3\n", "  knn_k: 5\n"))
+    assert train_in_process(*BASE, run_root=used_root) == (0, "")
+    # a Humanoid paper-preset run begun before the key: its carrier is no difference, the range it sets is
+    preset = {"humanoid_warmup_action_range": 0.4}
+    assert _diff_keys({"env": {}}, {**preset, "env": {"warmup_action_range": 1.0}}) == []
+    assert _diff_keys({"env": {}}, {**preset, "env": {"warmup_action_range": 0.4}}) == ["env.warmup_action_range"]
+
+
 def test_corrupt_latest_checkpoint_falls_back_to_the_previous(used_root, capsys):
     folder = run_folder(used_root, "base")
     finished = read_csv(folder / "eval.csv")
