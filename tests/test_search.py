@@ -22,7 +22,7 @@ from tests.helpers import REPO, run_cli, start
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 # Three trials of two seeds on InvertedPendulum-v5, a few hundred steps each: seconds per trial.
-TINY_SEARCH = ["-m", "search=sac_gaussian", "seeds=[0,1]", "total_steps=800", "warmup_steps=200", "eval_every=200",
+TINY_SEARCH = ["-m", "search=sac_gaussian", "seeds=[0,1]", "total_steps=600", "warmup_steps=200", "eval_every=200",
                "eval_episodes=1", "checkpoint_every=200", "diagnostics.num_samples=16", "torch_threads=1",
                "logger=disabled", "progress=false", "video_every=0", "experiment_name=tiny_search",
                "hydra.sweeper.n_trials=3", "hydra.sweeper.objective.last_k=2"]

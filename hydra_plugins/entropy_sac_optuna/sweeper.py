@@ -76,8 +76,11 @@ class OptunaSweeper(Sweeper):
         sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = optuna.storages.RDBStorage(self.storage or f"sqlite:///{(sweep_dir / STUDY_FILE).resolve()}")
         name = self.study_name or str(self.config.experiment_name)
-        study = optuna.create_study(storage=storage, study_name=name, direction=self.direction,
-                                    sampler=SAMPLERS[self.sampler](seed=self.seed), load_if_exists=True)
+        study = optuna.create_study(storage=storage, study_name=name, direction=self.direction, load_if_exists=True)
+        # seeded past the trials already asked: a resumed search with the seed it began with would propose the
+        # first search's trials again
+        seed = None if self.seed is None else self.seed + len(study.get_trials(deepcopy=False))
+        study.sampler = SAMPLERS[self.sampler](seed=seed)
         study_id = storage.get_study_id_from_name(name)
         for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
