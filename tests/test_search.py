@@ -46,6 +46,17 @@ def test_sweep_syntax_becomes_optuna_distributions():
     assert fixed == ["total_steps=500"]
 
 
+@pytest.mark.parametrize("preset, keys", [("sac_gaussian", ["sac.alpha", "sac.lr"]),
+                                          ("sac_ar_dae", ["entropy.lr", "entropy.num_actions", "algo.policy.eta"])])
+def test_each_search_preset_names_keys_its_algorithm_has(preset, keys):
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        config = compose("config", overrides=[f"search={preset}"], return_hydra_config=True)
+    assert config.hydra.sweeper._target_.endswith("OptunaSweeper") and list(config.seeds) == [0, 1, 2]
+    entries = [f"{key}={value}" for key, value in config.hydra.sweeper.params.items()]
+    space, fixed = parse_space(config, entries)
+    assert sorted(space) == sorted(keys) and fixed == []
+
+
 @pytest.mark.parametrize("entry, says", [
     ("sac.alpha=interval(0.5, 0.01)", "sac.alpha:"),
     ("sac.alpha=tag(log, interval(0, 0.5))", "sac.alpha:"),
