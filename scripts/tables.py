@@ -2,13 +2,17 @@
 AR-DAE, Appendix G.3).
 
     python -m scripts.tables runs/paper_table1 [--paper] [--format md|latex|csv] [--out DIR] [--decimals N]
-                                               [--include-unfinished]
+                                               [--include-unfinished] [--reference ALGO]
 
 Per seed, from the evaluation curve in eval.csv (return_mean = the average return of one evaluation):
   maximum average return     = max over evaluation points of return_mean   (Tables 1 and 3)
   normalized average return  = mean over evaluation points of return_mean  (Table 4, "approximately the area under
                                the learning curve")
 then mean and standard deviation of those per-seed numbers over seeds. Rows are tasks, columns algorithms.
+Each statistic's table is followed by its intervals (scripts/interval_tables.py): the interquartile mean of every
+cell with a 95% bootstrap interval over seeds, an aggregate row over tasks, and the probability of improvement over
+a reference algorithm (--reference; SB3 SAC when the sweep has it, else its first column). With --paper, each
+paper mean is marked inside or outside our interval for that cell.
 A run that has not reached the total_steps of its config.yaml is left out and named on stderr with its last step:
 its maximum is not yet the run's, and its mean covers another budget. --include-unfinished counts it anyway.
 """
@@ -24,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scripts import paper_numbers
+from scripts import interval_tables, paper_numbers
+from scripts.interval_tables import IntervalTable, interval_table, pick_reference
 from scripts.paper_numbers import PAPER_TASK_LABELS
 from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
                                    ordered, unfinished_note)
@@ -65,16 +70,38 @@ def seed_statistic(per_seed: list[float]) -> Cell:
     return Cell(float(values.mean()), float(values.std(ddof=STD_DDOF)), len(values))
 
 
+def seed_scores(runs: list[Run], statistic: str) -> dict[tuple[str, str], list[float]]:
+    """(task, algo) -> one number per seed: the statistic's reduction of each seed's return_mean curve."""
+    reduce = STATISTICS[statistic][1]
+    return {key: [float(reduce(run.curve["return_mean"])) for run in group] for key, group in group_runs(runs).items()}
+
+
 def measured_tables(runs: list[Run]) -> list[Table]:
     groups = group_runs(runs)
     tasks = ordered({task for task, _ in groups}, TASK_ORDER)
     algos = ordered({algo for _, algo in groups}, ALGO_ORDER)
     tables = []
-    for statistic, (title, reduce) in STATISTICS.items():
-        cells = {key: seed_statistic([float(reduce(run.curve["return_mean"])) for run in group])
-                 for key, group in groups.items()}
+    for statistic, (title, _) in STATISTICS.items():
+        cells = {key: seed_statistic(values) for key, values in seed_scores(runs, statistic).items()}
         tables.append(Table(statistic, "ours", title, [(t, t) for t in tasks], algos, cells))
     return tables
+
+
+def measured_intervals(runs: list[Run], with_paper: bool, reference: str | None = None) -> list[IntervalTable]:
+    """Per statistic, the intervals of every cell, the aggregate row and P(improvement) over the reference; with
+    the paper's mean per cell where with_paper and the paper has that cell."""
+    groups = group_runs(runs)
+    tasks = ordered({task for task, _ in groups}, TASK_ORDER)
+    algos = ordered({algo for _, algo in groups}, ALGO_ORDER)
+    if reference is not None and reference not in algos:
+        raise SweepError(f"--reference {reference}: no such column; the sweep has {', '.join(algos)}")
+    reference = pick_reference(algos, reference)
+    out = []
+    for statistic, (title, _) in STATISTICS.items():
+        numbers = PAPER_STATISTICS[statistic][0]
+        paper = {(t, a): float(numbers[t][a][0]) for t, a in groups if with_paper and a in numbers.get(t, {})}
+        out.append(interval_table(statistic, title, tasks, algos, seed_scores(runs, statistic), reference, paper))
+    return out
 
 
 def paper_table(statistic: str) -> Table:
@@ -156,11 +183,13 @@ def to_latex(table: Table, decimals: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_csv(tables: list[Table]) -> str:
-    """Long format, full precision: one line per (source, statistic, task, algo)."""
+def to_csv(tables: list[Table], intervals: list[IntervalTable] = ()) -> str:
+    """Long format, full precision: one line per (source, statistic, task, algo); the intervals' lines carry the
+    IQM (or the probability of improvement) in `mean`, and their bounds."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["source", "statistic", "task", "algo", "mean", "std", "n_seeds"])
+    writer.writerow(["source", "statistic", "task", "algo", "mean", "std", "n_seeds", "ci_low", "ci_high",
+                     "paper_inside_ours"])
     for table in tables:
         for task, _ in table.rows:
             source, plain_task = ("paper", task[:-len("@paper")]) if task.endswith("@paper") else (
@@ -168,18 +197,38 @@ def to_csv(tables: list[Table]) -> str:
             for algo in table.algos:
                 cell = table.cells.get((task, algo))
                 if cell is not None:
-                    writer.writerow([source, table.statistic, plain_task, algo, cell.mean, cell.std, cell.n_seeds])
+                    writer.writerow([source, table.statistic, plain_task, algo, cell.mean, cell.std, cell.n_seeds,
+                                     "", "", ""])
+    for table in intervals:
+        for source, statistic, task, algo, estimate, low, high, inside in interval_tables.csv_rows(table):
+            writer.writerow([source, statistic, task, algo, estimate, "", "", low, high, inside])
     return out.getvalue()
 
 
-def render(tables: list[Table], fmt: str, decimals: int) -> str:
+def render(tables: list[Table], fmt: str, decimals: int, intervals: list[IntervalTable] = ()) -> str:
+    """Each statistic's mean ± std table, then its intervals (same statistic order)."""
     if fmt == "csv":
-        return to_csv(tables)
-    write = to_markdown if fmt == "md" else to_latex
-    return "\n".join(write(table, decimals) for table in tables)
+        return to_csv(tables, intervals)
+    by_statistic = {table.statistic: table for table in intervals}
+    parts = []
+    for table in tables:
+        if fmt == "md":
+            parts.append(to_markdown(table, decimals))
+            if table.statistic in by_statistic:
+                parts.append(interval_tables.to_markdown(by_statistic[table.statistic], decimals))
+        else:
+            parts.append(to_latex(table, decimals))
+            if table.statistic in by_statistic:
+                parts.append(interval_tables.to_latex(by_statistic[table.statistic], decimals, _latex_text))
+    return "\n".join(parts)
 
 
-def build_tables(sweep_dir: Path, with_paper: bool, include_unfinished: bool = False) -> list[Table]:
+def _latex_text(text: str) -> str:
+    return _latex_escape(text).replace("±", "$\\pm$").replace("÷", "/").replace("–", "--")
+
+
+def build_tables(sweep_dir: Path, with_paper: bool, include_unfinished: bool = False,
+                 reference: str | None = None) -> tuple[list[Table], list[IntervalTable]]:
     runs = find_runs(sweep_dir)
     note = unfinished_note(runs, include_unfinished, "--include-unfinished")
     if note is not None:
@@ -188,7 +237,8 @@ def build_tables(sweep_dir: Path, with_paper: bool, include_unfinished: bool = F
     if not counted:
         raise SweepError(f"no run under {sweep_dir} has finished; --include-unfinished counts the unfinished ones")
     ours = measured_tables(counted)
-    return [beside_paper(table) for table in ours] if with_paper else ours
+    intervals = measured_intervals(counted, with_paper, reference)
+    return ([beside_paper(table) for table in ours] if with_paper else ours), intervals
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,18 +250,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--decimals", type=int, default=0, help="digits after the point (the paper uses 0)")
     parser.add_argument("--include-unfinished", action="store_true",
                         help="count runs that have not reached their total_steps (left out by default)")
+    parser.add_argument("--reference", help="the column the aggregate row normalizes by and P(improvement) "
+                        "compares with (default: sb3_sac when present, else the first column)")
     args = parser.parse_args(argv)
     try:
-        tables = build_tables(args.sweep_dir, args.paper, args.include_unfinished)
+        tables, intervals = build_tables(args.sweep_dir, args.paper, args.include_unfinished, args.reference)
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(render(tables, args.format, args.decimals), end="")
+    print(render(tables, args.format, args.decimals, intervals), end="")
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
         for fmt, suffix in FILE_SUFFIXES.items():
             path = args.out / f"tables.{suffix}"
-            path.write_text(render(tables, fmt, args.decimals))
+            path.write_text(render(tables, fmt, args.decimals, intervals))
             print(f"wrote {path}", file=sys.stderr)
     return 0
 

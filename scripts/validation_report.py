@@ -5,8 +5,10 @@ into one folder that the docs can link to and anyone can recompute the table fro
 
 Writes into the out folder (default: beside the sweep folder, `<sweep folder>-report`; the tracked
 docs/validation is written only when `--out docs/validation` says so, as `make validate` does):
-  README.md                                     the preamble (verbatim, if given), the results table and the figures
+  README.md                                     the preamble (verbatim, if given), the results table, the
+                                                intervals (IQM, bootstrap intervals, P(improvement)) and the figures
   returns_<task>.png                            return curves per algorithm, as scripts.plots draws them
+  aggregate.png                                 IQM intervals and performance profiles over tasks (scripts.plots)
   entropy_<task>.png                            per algorithm that logs them: entropy estimate, bounds and reference
   runs/<task>/<label>/seed<n>/{eval,train}.csv  each run's raw logs
 """
@@ -25,7 +27,9 @@ import pandas as pd
 from scipy import stats
 
 from runner.metrics import EVAL_FILE, TRAIN_FILE
-from scripts.plots import plot_task, save_figure
+from scripts import interval_tables
+from scripts.interval_tables import interval_table, pick_reference
+from scripts.plots import plot_aggregate, plot_task, save_figure
 from scripts.sweep_results import (ALGO_ORDER, TASK_ORDER, Run, SweepError, algo_label, find_runs, group_runs,
                                    ordered, print_written, read_curve)
 from scripts.tables import STD_DDOF, seed_statistic
@@ -186,6 +190,32 @@ def reference_check(runs: list[Run]) -> str:
             "(`–` where either side has fewer than two seeds).\n")
 
 
+INTERVAL_STATISTICS = {"max_average_return": ("Max average return", lambda s: s.max_return),
+                       "final_return": ("Final return", lambda s: s.final_return)}
+
+
+def interval_section(runs: list[Run]) -> str:
+    """Per statistic of the results table: each cell's IQM with its 95% bootstrap interval over seeds, the
+    aggregate over tasks, and P(algorithm > SB3 SAC) (the first column where the sweep has no SB3 SAC)."""
+    groups = group_runs(runs)
+    tasks = ordered({t for t, _ in groups}, TASK_ORDER)
+    algos = ordered({a for _, a in groups}, ALGO_ORDER)
+    reference = pick_reference(algos)
+    parts = ["## Intervals", "",
+             "Interval estimates over seeds (Agarwal et al. 2021, Deep RL at the edge of the statistical precipice; "
+             "scripts/intervals.py, docs/intervals.md): the interquartile mean (at 3 seeds the mean) and its 95% "
+             "percentile bootstrap interval over seeds; the aggregate row pools every (task, seed) divided by "
+             f"{algo_label(reference)}'s mean on its task and resamples seeds within each task. P(row > "
+             f"{algo_label(reference)}) is the chance that a seed of the row beats a seed of the reference on the "
+             "same task (ties half); an interval wholly below 0.5 is a difference the resampling does not explain.",
+             ""]
+    for statistic, (title, pick) in INTERVAL_STATISTICS.items():
+        scores = {key: [pick(summarize(run)) for run in group] for key, group in groups.items()}
+        table = interval_table(statistic, title, tasks, algos, scores, reference)
+        parts.append(interval_tables.to_markdown(table, RETURN_DECIMALS))
+    return "\n".join(parts)
+
+
 def read_entropy(run: Run) -> pd.DataFrame:
     """step and the drawn entropy columns the run's eval.csv has, one row per step (the last of a repeated one)."""
     path = run.folder / EVAL_FILE
@@ -254,8 +284,10 @@ def copy_logs(run: Run, out_dir: Path) -> list[Path]:
 def figure_section(figures: list[Path], out_dir: Path, sweep_dir: Path) -> str:
     """Markdown links to the figures and the copied logs, relative to the README."""
     lines = ["## Figures", "",
-             "Returns: mean over seeds of each seed's smoothed curve, band ± one standard error (scripts/plots.py). "
-             "Entropy: mean over seeds, band ± one standard deviation.", ""]
+             "Returns: interquartile mean over seeds of each seed's smoothed curve (the mean at 3 seeds), band its "
+             "95% bootstrap interval over seeds; aggregate: the IQM of the max average return over tasks and "
+             "performance profiles, each seed's score divided by the reference's mean on its task "
+             "(scripts/plots.py). Entropy: mean over seeds, band ± one standard deviation.", ""]
     for path in figures:
         lines += [f"![{path.stem}]({path.relative_to(out_dir).as_posix()})", ""]
     lines += ["## Raw logs", "",
@@ -292,9 +324,10 @@ def write_report(sweep_dir: Path, out_dir: Path, preamble: str = "") -> list[Pat
         entropy = plot_entropy(task, by_algo, out_dir / f"entropy_{task}.png")
         if entropy is not None:
             figures.append(entropy)
+    figures.append(plot_aggregate(groups, out_dir / "aggregate.png"))
     copies = [path for run in sorted(runs, key=lambda r: (r.task, r.algo, r.seed)) for path in copy_logs(run, out_dir)]
     readme = out_dir / "README.md"
-    tables = results_table(runs) + "\n" + reference_check(runs)
+    tables = results_table(runs) + "\n" + reference_check(runs) + "\n" + interval_section(runs)
     readme.write_text(readme_text(preamble, tables, figure_section(figures, out_dir, sweep_dir)))
     return [readme, *figures, *copies]
 

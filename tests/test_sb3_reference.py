@@ -45,7 +45,7 @@ def test_reference_run_writes_our_layout_and_is_skipped_once_finished(tmp_path: 
     assert sb3_reference.main(args) == 0
     assert "done already" in capsys.readouterr().out and (folder / "eval.csv").read_bytes() == before
 
-    table = tables.build_tables(tmp_path / "ref", with_paper=False)[0]
+    table = tables.build_tables(tmp_path / "ref", with_paper=False)[0][0]
     assert table.algos == ["sb3_sac"] and tables.algo_label("sb3_sac") == "SB3 SAC"
 
 

@@ -175,3 +175,30 @@ def test_signalled_job_requeues_itself_through_the_checkpoint_hook(slurm_cluster
         tmp_path, lambda job: slurm("scancel", "--signal=USR2", job))
     job_log = assert_resumed_once(run_dir, other_dir, submitit_dir, job_id)
     assert "Calling checkpoint method" in job_log and f"Requeued job {job_id}" in job_log
+
+
+def test_a_search_runs_its_trials_as_slurm_jobs_and_scores_them(slurm_cluster, tmp_path: Path) -> None:
+    """The Optuna sweeper over the SLURM launcher: two trials in one batch (two array tasks), each scored from its
+    run folders, the study in the sweep folder."""
+    import optuna
+
+    run_root, submitit_dir = tmp_path / "runs", tmp_path / "submitit"
+    command = multirun_command(run_root, submitit_dir, "search=sac_gaussian", "experiment_name=slurm_search",
+                               "logger=disabled", "env=inverted_pendulum", "seeds=[0,1]", "total_steps=1000",
+                               "eval_every=500", "hydra.sweeper.n_trials=2", "hydra.sweeper.n_jobs=2",
+                               "hydra.sweeper.objective.last_k=1")
+    proc = subprocess.run(command, cwd=REPO, env=job_env(), capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"search failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert "sweep: 2 jobs: 2 finished, 0 refused, 0 failed" in proc.stderr
+    assert len(job_ids(submitit_dir)) == 2
+    study = optuna.load_study(study_name="slurm_search",
+                              storage=f"sqlite:///{run_root / 'slurm_search' / 'optuna.db'}")
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    for trial in trials:
+        folder = Path(trial.user_attrs["run_dir"])
+        last = []
+        for seed in (0, 1):
+            with (folder / f"seed{seed}" / "eval.csv").open(newline="") as f:
+                last.append(float(list(csv.DictReader(f))[-1]["return_mean"]))
+        assert trial.value == pytest.approx(sum(last) / 2)

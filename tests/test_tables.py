@@ -86,7 +86,8 @@ def test_markdown(sweep: Path, capsys) -> None:
 def test_latex(sweep: Path, capsys) -> None:
     assert tables.main([str(sweep), "--format", "latex"]) == 0
     text = capsys.readouterr().out
-    assert text.count("\\begin{tabular}{lrr}") == 2
+    assert text.count("\\begin{tabular}{lrr}") == 4  # per statistic: mean ± std, then the IQM table
+    assert "hopper & 400 [300, 600] & 2500 [2000, 3000] \\\\" in text
     assert "Task & SAC & SAC-NF \\\\" in text
     assert "hopper & 400 $\\pm$ 141 & 2500 $\\pm$ 500 (n=2) \\\\" in text
     assert "walker2d & 175 $\\pm$ 75 (n=2) & -- \\\\" in text
@@ -99,8 +100,14 @@ def test_csv_and_out_folder(sweep: Path, tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["tables.csv", "tables.md", "tables.tex"]
     assert (out / "tables.csv").read_text() == printed
-    rows = list(csv.DictReader(printed.splitlines()))
+    every = list(csv.DictReader(printed.splitlines()))
+    rows = [r for r in every if r["ci_low"] == ""]  # the mean ± std lines
     assert len(rows) == 6
+    intervals = {(r["statistic"], r["task"], r["algo"]): r for r in every if r["ci_low"] != ""}
+    iqm = intervals[("max_average_return/iqm", "hopper", "sac_gaussian")]
+    assert (float(iqm["mean"]), float(iqm["ci_low"]), float(iqm["ci_high"])) == (400.0, 300.0, 600.0)
+    better = intervals[("max_average_return/p_improvement_over_sac_gaussian", "hopper", "sac_nf")]
+    assert (float(better["mean"]), float(better["ci_low"]), float(better["ci_high"])) == (1.0, 1.0, 1.0)
     by_key = {(r["statistic"], r["task"], r["algo"]): r for r in rows}
     hopper = by_key[("max_average_return", "hopper", "sac_gaussian")]
     assert (hopper["source"], float(hopper["mean"]), hopper["n_seeds"]) == ("ours", 400.0, "3")
@@ -124,6 +131,23 @@ def test_paper_numbers_beside_ours(sweep: Path, capsys) -> None:
     assert text.index("Maximum average return, ours beside") < text.index("Normalized average return, ours beside")
 
 
+def test_intervals_beside_each_cell_and_the_paper_inside_or_outside(sweep: Path, capsys) -> None:
+    """Hand-made: hopper/SAC's max returns [300, 600, 300] resample to means between 300 and 600, each end with a
+    chance above 2.5% (8/27 and 1/27), so the interval is exactly [300, 600]; the paper's 3563 lies outside."""
+    assert tables.main([str(sweep), "--paper"]) == 0
+    text = capsys.readouterr().out
+    assert "| hopper | 400 [300, 600] | 2500 [2000, 3000] |" in text
+    assert "| hopper: paper's mean | 3563 (outside) | 3521 (outside) |" in text
+    assert "| walker2d | 200 [150, 250] | – |" in text
+    assert "| SAC-NF | 1.00 [1.00, 1.00] | – | – |" in text          # P(SAC-NF > SAC): every pair, every resample
+    assert "| hopper | 233 [100, 400] | 1750 [1500, 2000] |" in text  # normalized: per-seed means [200, 400, 100]
+    assert tables.main([str(sweep), "--reference", "sac_nf"]) == 0
+    assert "P(row > SAC-NF)" in capsys.readouterr().out
+    assert tables.main([str(sweep), "--reference", "sb3"]) == 1
+    assert capsys.readouterr().err.splitlines()[-1] == \
+        "error: --reference sb3: no such column; the sweep has sac_gaussian, sac_nf"
+
+
 def test_folder_without_eval_files(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "scripts.tables", str(tmp_path)], cwd=REPO,
                           capture_output=True, text=True, timeout=120)
@@ -138,11 +162,11 @@ def test_smoothing_handles_short_curves() -> None:
         assert np.allclose(plots.smooth(quadratic), quadratic)  # order 2 keeps a parabola, at any window
 
 
-def test_one_png_per_task(sweep: Path, tmp_path: Path, capsys) -> None:
+def test_one_png_per_task_and_one_aggregate(sweep: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "curves"
     assert plots.main([str(sweep), "--out", str(out)]) == 0
     printed = capsys.readouterr().out.split()
-    assert printed == [str(out / "hopper.png"), str(out / "walker2d.png")]
+    assert printed == [str(out / "hopper.png"), str(out / "walker2d.png"), str(out / "aggregate.png")]
     for path in printed:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -158,7 +182,8 @@ def test_unfinished_runs_are_named_and_left_out_unless_asked(tmp_path: Path, cap
         assert tables.main([str(root), "--format", "csv", *flags]) == 0
         captured = capsys.readouterr()
         rows = csv.DictReader(captured.out.splitlines())
-        return {(r["statistic"], round(float(r["mean"]), 2), int(r["n_seeds"])) for r in rows}, captured.err
+        return {(r["statistic"], round(float(r["mean"]), 2), int(r["n_seeds"])) for r in rows if r["n_seeds"]}, \
+            captured.err
 
     counted, note = cells()
     assert note.strip() == ("note: 1 unfinished run(s), left out (--include-unfinished counts them): "
@@ -179,6 +204,11 @@ def test_plots_say_where_seeds_end_and_smooth_within_the_data() -> None:
     runs = [tables.Run("hopper", "sac_gaussian", seed, Path("."), pd.DataFrame({"step": steps[:n],
                                                                                "return_mean": returns[:n]}))
             for seed, n in ((0, 10), (1, 6))]
-    stats = plots.mean_and_stderr(runs)
+    stats = plots.curve_band(runs)
     assert plots.legend_label("sac_gaussian", stats) == "SAC (2 seeds; 1 after step 600)"
-    assert plots.legend_label("sac_gaussian", plots.mean_and_stderr(runs[:1])) == "SAC (1 seed)"
+    late = stats.loc[1000]  # one seed left: the line is its curve and there is no band
+    assert late["low"] == late["iqm"] == late["high"] == pytest.approx(smoothed[-1])
+    early = stats.loc[600]  # two seeds: the band spans their two smoothed values (resamples of 2 points)
+    both = sorted([plots.smooth(returns)[5], plots.smooth(returns[:6])[5]])
+    assert (early["low"], early["high"]) == pytest.approx(both)
+    assert plots.legend_label("sac_gaussian", plots.curve_band(runs[:1])) == "SAC (1 seed)"

@@ -146,9 +146,10 @@ def test_report_folder(sweep: Path, tmp_path: Path, capsys) -> None:
     assert report.main([str(sweep), "--out", str(out), "--preamble", str(preamble)]) == 0
     printed = [Path(line) for line in capsys.readouterr().out.splitlines()]
     figures = [out / f"{kind}_{task}.png" for task in ("hopper", "walker2d") for kind in ("returns", "entropy")]
+    figures.append(out / "aggregate.png")
     copies = [out / "runs" / path.relative_to(sweep) for path in sorted(sweep.rglob("*.csv"))]
-    assert printed[0] == out / "README.md" and printed[1:5] == figures
-    assert sorted(printed[5:]) == sorted(copies) and len(copies) == len(EVALS) + len(TRAINS)
+    assert printed[0] == out / "README.md" and printed[1:6] == figures
+    assert sorted(printed[6:]) == sorted(copies) and len(copies) == len(EVALS) + len(TRAINS)
     for path in figures:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 1000
     for copy in copies:
@@ -156,6 +157,10 @@ def test_report_folder(sweep: Path, tmp_path: Path, capsys) -> None:
     readme = (out / "README.md").read_text()
     assert readme.startswith("# Validation\n\nWhat was run, *verbatim*.\n\n## Results\n")
     assert TABLE_ROWS in readme and REFERENCE_ROWS in readme
+    # Intervals of the max returns: two seeds resample to their mean or either value, each end with chance 1/4
+    assert "| hopper | 40.0 [30.0, 50.0] | 30.0 [25.0, 35.0] | 7.0 [6.0, 8.0] |" in readme
+    assert "| SAC | 1.00 [1.00, 1.00] | 1.00 [–] | 1.00 [–] |" in readme  # P(SAC > SB3 SAC): every pair
+    assert "![aggregate](aggregate.png)" in readme
     assert "![entropy_hopper](entropy_hopper.png)" in readme and "![returns_walker2d](returns_walker2d.png)" in readme
 
 
