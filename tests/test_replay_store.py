@@ -165,16 +165,24 @@ def test_damaged_chunks_are_caught(tmp_path, capsys):
     for step in (1, 2):
         add(buffer, 10)
         save(tmp_path, store, buffer, step)
-    newest = max((tmp_path / REPLAY_DIR).iterdir())
-    data = bytearray(newest.read_bytes())
+    oldest, newest = sorted((tmp_path / REPLAY_DIR).iterdir())
+    intact = newest.read_bytes()
+    data = bytearray(intact)
     data[5] ^= 0xFF
-    newest.write_bytes(bytes(data))
-    state = load_latest(tmp_path, CPU)
-    with pytest.raises(RunError, match="fails its checksum"):
-        restore_replay(state["buffer"], ReplayStore(tmp_path), ReplayBuffer(OBS, ACT, 100, CPU))
+    newest.write_bytes(bytes(data))  # damaged in place, same size: only the latest names it, so the previous is used
+    assert load_latest(tmp_path, CPU)["counters"]["step"] == 1
+    assert f"checkpoint.pt (replay chunk {newest.name} fails its checksum) cannot be read; resuming from " \
+           "checkpoint.prev.pt (step 1)" in capsys.readouterr().err
     newest.write_bytes(bytes(data[:-4]))  # cut short: the latest cannot load, the previous does not need it
     assert load_latest(tmp_path, CPU)["counters"]["step"] == 1
     assert f"replay chunk {newest.name} holds" in capsys.readouterr().err
+    newest.write_bytes(intact)
+    data = bytearray(oldest.read_bytes())
+    data[5] ^= 0xFF
+    oldest.write_bytes(bytes(data))  # named by both: no way back, the replay read stops in one line
+    state = load_latest(tmp_path, CPU)
+    with pytest.raises(RunError, match="fails its checksum"):
+        restore_replay(state["buffer"], ReplayStore(tmp_path), ReplayBuffer(OBS, ACT, 100, CPU))
 
 
 def test_a_checkpoint_holding_the_whole_buffer_loads_and_the_next_save_writes_it_as_chunks(tmp_path):
