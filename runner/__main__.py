@@ -3,6 +3,7 @@ hands them to the Trainer (the GroupTrainer for a group)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 try:  # Ctrl-C while torch and Hydra load (seconds): one line, not the traceback of an import
@@ -123,8 +124,20 @@ def main(cfg: DictConfig) -> Outcome | None:
 
 
 if __name__ == "__main__":
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from runner.hydra_errors import FULL_ERROR, one_line, wants_full_error
+
+    full_error = wants_full_error()
+    os.environ[FULL_ERROR] = "1"  # Hydra raises its errors instead of printing them: they become one line below
     try:
         main()
+    except (HydraException, OmegaConfBaseException) as err:
+        if full_error:
+            raise
+        print(one_line(err), file=sys.stderr, flush=True)
+        sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C while no run has its own handler armed (starting up, between sweep runs)
         print("stopped: SIGINT outside a run's training loop; a run that had started resumes from its last "
               "checkpoint", file=sys.stderr, flush=True)

@@ -65,8 +65,8 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, overrides, me
 
 # Through the real command: the exit code and the printed line, and Hydra's own refusals of unknown choices.
 CLI_REFUSALS = [
-    (["env=atari_pong"], 1, "Could not find 'env/atari_pong'"),
-    (["algo=sac_discrete"], 1, "Could not find 'algo/sac_discrete'"),
+    (["env=atari_pong"], 2, "error: env=atari_pong is not an option of env; the options are ant, halfcheetah"),
+    (["algo=sac_discrete"], 2, "error: algo=sac_discrete is not an option of algo; the options are sac_ar_dae"),
     (["sac.lr=-1"], 2, "error: sac.lr must be a number > 0, got -1"),
     (["experiment_name=../../../escape"], 2, "error: experiment_name must be a single folder name"),
 ]
