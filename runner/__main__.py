@@ -56,6 +56,7 @@ def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer | None]:
         start_over = [check_run_folder(run_dir, member) for member, run_dir in zip(configs, run_dirs)]
         prepare_host(cfg.torch_threads)
         states = None if cfg.restart else load_states(run_dirs, device, group=cfg.seeds is not None)
+        start_over = [fresh and states is None for fresh in start_over]  # a group's first commit finished on load
         held.enter_context(mujoco_log_in(folder))
         if cfg.seeds is None:
             torch.manual_seed(cfg.seed)

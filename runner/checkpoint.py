@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from algos.replay import ReplayBuffer
-from runner.digest import digest_fault, with_digest
+from runner.digest import DIGEST_KEY, digest_fault, with_digest
 from runner.disk import DiskError
 from runner.errors import RunError
 from runner.replay_store import (
@@ -202,6 +202,22 @@ def read_checkpoint(path: Path, device: torch.device) -> tuple[dict | None, str 
     return (None, why) if why is not None else (state, None)
 
 
+def _finish_first_commit(run_dirs: list[Path], states: list[dict | None], device: torch.device) -> list:
+    """A kill between the renames of a group's first checkpoint leaves some members without one, but with their
+    `checkpoint.pt.tmp` whole (every member's is written before the first rename): those renames are done now,
+    when the file passes its checksum and holds the step the others hold."""
+    steps = {state["counters"]["step"] for state in states if state is not None}
+    for g, run_dir in enumerate(run_dirs):
+        pending = run_dir / PENDING_NAME
+        if states[g] is not None or len(steps) != 1 or not pending.exists():
+            continue
+        state, why = read_checkpoint(pending, device)
+        if why is None and DIGEST_KEY in state and state["counters"]["step"] in steps:
+            commit_pending(run_dir)
+            states[g] = state
+    return states
+
+
 def _fresh_chunk_fault(run_dir: Path, state: dict, device: torch.device) -> str | None:
     """The checksums of the chunk files the latest checkpoint names and the previous does not (its newest rows),
     so that a damaged one sends the resume to the previous checkpoint. Files both name are checked when the
@@ -245,6 +261,9 @@ def load_group(run_dirs: list[Path], device: torch.device) -> list[dict] | None:
     started = [run_dir.name for run_dir, state in zip(run_dirs, states) if state is not None]
     if not started:
         return None
+    if len(started) < len(run_dirs):
+        states = _finish_first_commit(run_dirs, states, device)
+        started = [run_dir.name for run_dir, state in zip(run_dirs, states) if state is not None]
     if len(started) < len(run_dirs):
         fresh = [run_dir.name for run_dir, state in zip(run_dirs, states) if state is None]
         raise RunError(f"{', '.join(started)} of {run_dirs[0].parent} hold checkpoints but {', '.join(fresh)} "

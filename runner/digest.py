@@ -29,9 +29,9 @@ def state_crc(value, crc: int = 0) -> int:
             crc = state_crc(item, crc)
         return crc
     if isinstance(value, torch.Tensor):
-        tensor = value.detach().to("cpu").contiguous()
-        crc = zlib.crc32(f"{tensor.dtype}{tuple(tensor.shape)}".encode(), crc)
-        return zlib.crc32(tensor.reshape(-1).view(torch.uint8).numpy(), crc)
+        dense = torch.empty(value.shape, dtype=value.dtype).copy_(value.detach())  # any strides, even 0
+        crc = zlib.crc32(f"{dense.dtype}{tuple(dense.shape)}".encode(), crc)
+        return zlib.crc32(dense.reshape(-1).view(torch.uint8).numpy(), crc)
     if isinstance(value, np.ndarray):
         crc = zlib.crc32(f"{value.dtype}{value.shape}".encode(), crc)
         return zlib.crc32(np.ascontiguousarray(value).tobytes(), crc)

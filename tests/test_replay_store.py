@@ -236,3 +236,33 @@ def test_group_members_save_and_restore_their_own_rows(tmp_path):
         for g, (folder, state) in enumerate(zip(folders, states)):
             restore_replay(state, ReplayStore(folder), again, g)
         assert torch.equal(again.storage, group.storage) and again.ring_state() == group.ring_state()
+
+
+def test_a_kill_between_the_renames_of_a_groups_first_checkpoint_is_finished_on_load(tmp_path, monkeypatch):
+    """Every member's files are written before the first rename: a kill after member 0's rename leaves members 1
+    and 2 with a whole checkpoint.pt.tmp, which the next start renames, instead of refusing the group."""
+    from algos.members import Members
+
+    group = ReplayBuffer(OBS, ACT, 10, CPU, members=Members.seeded([0, 1, 2]))
+    for _ in range(7):
+        group.add(*(np.ones((3, d), np.float32) for d in (OBS, ACT)), np.ones(3), np.ones((3, OBS), np.float32),
+                  np.zeros(3, bool))
+    folders = [tmp_path / f"seed{g}" for g in range(3)]
+    for folder in folders:
+        folder.mkdir()
+    real_replace = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        if Path(dst).name == CHECKPOINT_NAME and Path(dst).parent != folders[0]:
+            raise Killed
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed_after_the_first_rename)
+    with pytest.raises(Killed):
+        checkpoint.save_together([(folder, {"agent": {}, "rng": {}, "counters": {"step": 7}}, ReplayStore(folder), g)
+                                  for g, folder in enumerate(folders)], group)
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    assert [(f / CHECKPOINT_NAME).exists() for f in folders] == [True, False, False]
+    states = checkpoint.load_group(folders, CPU)
+    assert [s["counters"]["step"] for s in states] == [7, 7, 7]
+    assert all((f / CHECKPOINT_NAME).exists() and not (f / checkpoint.PENDING_NAME).exists() for f in folders)
