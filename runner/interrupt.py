@@ -51,7 +51,8 @@ class StopRequest:
             os._exit(128 + signum)
         self.signum = signum
         # said at once, terminal or not (a log, a scheduler); os.write, since the signal may land inside a print
-        os.write(sys.stderr.fileno(), f"\n{self.name}: stopping at the next safe point ({self.safe_point}) with a "
+        fresh_line = "\n" if sys.stderr.isatty() else ""  # off the progress bar's line
+        os.write(sys.stderr.fileno(), f"{fresh_line}{self.name}: stopping at the next safe point ({self.safe_point}) with a "
                                       f"checkpoint; a second Ctrl-C (or {self.name}) stops at once\n".encode())
 
 

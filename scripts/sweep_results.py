@@ -77,7 +77,11 @@ def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
     except RunError as err:  # a damaged identity.yaml: its own line, not a column of its own
         raise SweepError(str(err)) from None
     if identity is not None:
-        return identity["task"], identity["label"], int(identity["seed"])
+        try:
+            return identity["task"], identity["label"], int(identity["seed"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise SweepError(f"{folder / 'identity.yaml'} is damaged (no usable {err}); start the run again to "
+                             "write it anew (the same command resumes it), or delete it") from None
     config_path = folder / CONFIG_FILE
     if config_path.exists():
         config = OmegaConf.to_container(OmegaConf.load(config_path))
