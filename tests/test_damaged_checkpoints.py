@@ -15,7 +15,17 @@ import pytest
 import torch
 
 from runner.digest import DIGEST_KEY, with_digest
-from tests.helpers import TINY, folder_for, read_csv, run_cli, snapshot, start, train_in_process
+from tests.helpers import (
+    TINY,
+    copied,
+    folder_for,
+    read_csv,
+    run_cli,
+    snapshot,
+    start,
+    train_in_process,
+    trained_root,
+)
 
 ARGS = [*TINY, "logger=disabled", "total_steps=1200", "warmup_steps=300", "eval_every=600", "log_every=100",
         "checkpoint_every=400", "experiment_name=damage"]
@@ -24,16 +34,12 @@ ARGS = [*TINY, "logger=disabled", "total_steps=1200", "warmup_steps=300", "eval_
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     """A finished run with its two checkpoints (steps about 800 and 1200); each test works on a copy."""
-    root = tmp_path_factory.mktemp("finished") / "runs"
-    assert train_in_process(*ARGS, run_root=root) == (0, "")
-    return root
+    return trained_root(tmp_path_factory, *ARGS)
 
 
 @pytest.fixture
 def root(finished, tmp_path) -> Path:
-    copy = tmp_path / "runs"
-    shutil.copytree(finished, copy)
-    return copy
+    return copied(finished, tmp_path)
 
 
 def folder(root: Path) -> Path:
@@ -246,3 +252,20 @@ def test_chunk_files_no_checkpoint_names_are_removed(root, capsys):
     assert "already holds all 1200 steps; removed only 1 replay chunk file(s) that no checkpoint names" in \
         capsys.readouterr().out
     assert sorted(p.name for p in (run_dir / "replay").iterdir()) == named
+
+
+def test_a_group_checkpointed_in_the_earlier_format_resumes_exactly(tmp_path_factory, tmp_path, capsys):
+    """A group begun under the code before checksums (the paper runs in flight) resumes under this code."""
+    args = [*ARGS, "seeds=[0,1]", "experiment_name=group_legacy"]
+    root = copied(trained_root(tmp_path_factory, *args), tmp_path)
+    members = [folder_for(*args, run_root=root).parent / f"seed{seed}" for seed in (0, 1)]
+    finished_rows = [read_csv(member / "eval.csv") for member in members]
+    steps = set()
+    for member in members:
+        rewrite(member / "checkpoint.prev.pt", lambda state: None, digest=False)
+        steps.add(killed_after_previous(member))
+    assert len(steps) == 1
+    capsys.readouterr()
+    assert train_in_process(*args, run_root=root) == (0, "")
+    assert capsys.readouterr().err == ""
+    assert [read_csv(member / "eval.csv") for member in members] == finished_rows
