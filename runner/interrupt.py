@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -52,8 +53,12 @@ class StopRequest:
         self.signum = signum
         # said at once, terminal or not (a log, a scheduler); os.write, since the signal may land inside a print
         fresh_line = "\n" if sys.stderr.isatty() else ""  # off the progress bar's line
-        os.write(sys.stderr.fileno(), f"{fresh_line}{self.name}: stopping at the next safe point ({self.safe_point}) with a "
-                                      f"checkpoint; a second Ctrl-C (or {self.name}) stops at once\n".encode())
+        line = (f"{fresh_line}{self.name}: stopping at the next safe point ({self.safe_point}) with a checkpoint; a "
+                f"second Ctrl-C (or {self.name}) stops at once\n")
+        try:
+            os.write(sys.stderr.fileno(), line.encode())
+        except (OSError, ValueError, io.UnsupportedOperation):  # a stderr without a descriptor (captured)
+            print(line, end="", file=sys.stderr, flush=True)
 
 
 @contextmanager
