@@ -3,6 +3,7 @@ hands them to the Trainer (the GroupTrainer for a group)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 try:  # Ctrl-C while torch and Hydra load (seconds): one line, not the traceback of an import
@@ -17,18 +18,18 @@ try:  # Ctrl-C while torch and Hydra load (seconds): one line, not the traceback
     from omegaconf import DictConfig
 
     from runner import build
-    from runner.checkpoint import load_group, load_latest
+    from runner.checkpoint import load_group, load_latest, prune_unnamed
     from runner.errors import Diverged, Interrupted, RunError
     from runner.group_trainer import GroupTrainer
     from runner.host import mujoco_log_in, prepare_host
     from runner.identity import identify
     from runner.interrupt import stop_on_signals
     from runner.lock import run_folder_lock
-    from runner.run_folder import finished_message, open_run_folder
+    from runner.run_folder import finished_message, is_finished, open_run_folder
     from runner.schema import validated
     from runner.sweep_report import Outcome, exit_status
     from runner.trainer import Trainer
-    from runner.validate import check_checkpoint_fits, check_run_folder, resolve_device
+    from runner.validate import check_checkpoint_fits, check_path_fits, check_run_folder, resolve_device
 except KeyboardInterrupt:
     print("stopped: SIGINT while the runner was loading; nothing was started", file=sys.stderr, flush=True)
     sys.exit(130)
@@ -46,18 +47,16 @@ def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer | None]:
     run_dirs = [identity.run_dir(cfg.run_root) for identity in identities]
     folder = run_dirs[0] if cfg.seeds is None else run_dirs[0].parent
     device = resolve_device(cfg.device)
+    for run_dir in run_dirs:
+        check_path_fits(run_dir)
     with ExitStack() as held:
         for run_dir in run_dirs:
             held.enter_context(run_folder_lock(run_dir))
         stop = held.enter_context(stop_on_signals())
-        for member, run_dir in zip(configs, run_dirs):
-            check_run_folder(run_dir, member)
+        start_over = [check_run_folder(run_dir, member) for member, run_dir in zip(configs, run_dirs)]
         prepare_host(cfg.torch_threads)
         states = None if cfg.restart else load_states(run_dirs, device, group=cfg.seeds is not None)
-        finished = finished_message(run_dirs, states, cfg.total_steps)
-        if finished is not None:
-            print(finished, flush=True)
-            return folder, None
+        start_over = [fresh and states is None for fresh in start_over]  # a group's first commit finished on load
         held.enter_context(mujoco_log_in(folder))
         if cfg.seeds is None:
             torch.manual_seed(cfg.seed)
@@ -69,8 +68,12 @@ def train(cfg: DictConfig) -> tuple[Path, Trainer | GroupTrainer | None]:
         try:
             for run_dir, state in zip(run_dirs, states or []):
                 check_checkpoint_fits(run_dir, state, agent)
-            for member, run_dir, identity in zip(configs, run_dirs, identities):
-                open_run_folder(run_dir, member, composed, identity, restart=cfg.restart)
+            if is_finished(states, cfg.total_steps):  # only now: a foreign checkpoint is no finished run
+                pruned = sum(prune_unnamed(run_dir, device) for run_dir in run_dirs)
+                print(finished_message(run_dirs, cfg.total_steps, pruned), flush=True)
+                return folder, None
+            for member, run_dir, identity, fresh in zip(configs, run_dirs, identities, start_over):
+                open_run_folder(run_dir, member, composed, identity, restart=cfg.restart, start_over=fresh)
             trainer.run(states[0] if states is not None and cfg.seeds is None else states)
         finally:
             trainer.close()
@@ -122,8 +125,20 @@ def main(cfg: DictConfig) -> Outcome | None:
 
 
 if __name__ == "__main__":
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from runner.hydra_errors import FULL_ERROR, one_line, wants_full_error
+
+    full_error = wants_full_error()
+    os.environ[FULL_ERROR] = "1"  # Hydra raises its errors instead of printing them: they become one line below
     try:
         main()
+    except (HydraException, OmegaConfBaseException) as err:
+        if full_error:
+            raise
+        print(one_line(err), file=sys.stderr, flush=True)
+        sys.exit(2)
     except KeyboardInterrupt:  # Ctrl-C while no run has its own handler armed (starting up, between sweep runs)
         print("stopped: SIGINT outside a run's training loop; a run that had started resumes from its last "
               "checkpoint", file=sys.stderr, flush=True)

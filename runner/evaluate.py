@@ -1,4 +1,4 @@
-"""Evaluate a run folder's checkpoint again, without training: `python -m runner.evaluate <run folder> [episodes=10]
+"""Evaluate a run folder's checkpoint again, without training: `python -m runner.evaluate <run folder> [episodes=N]
 [video=true] [checkpoint=latest|previous] [deterministic=true] [device=auto]`.
 
 The policy is built from the folder's config.yaml and loaded from its checkpoint without the replay buffer; the
@@ -21,13 +21,15 @@ from runner.build import build_agent, dims
 from runner.checkpoint import CHECKPOINT_NAME, PREVIOUS_NAME, read_networks
 from runner.errors import RunError
 from runner.evaluation import play_episodes
-from runner.host import prepare_host
+from runner.host import mujoco_log_in, prepare_host
 from runner.run_folder import SAVED_CONFIG
 from runner.validate import checkpoint_mismatch, resolve_device
 from runner.video import VIDEO_DIR, VideoRecorder
 
-USAGE = ("usage: python -m runner.evaluate <run folder> [episodes=10] [video=true] [checkpoint=latest|previous] "
-         "[deterministic=true] [device=auto]")
+USAGE = ("usage: python -m runner.evaluate <run folder> [episodes=N (default: the run's eval_episodes)] [video=true] "
+         "[checkpoint=latest|previous] [deterministic=true] [device=auto]")
+# What evaluate reads from a run's config.yaml; a file without them is not a config of this runner.
+NEEDED_KEYS = ("env.id", "algo.name", "seed", "eval_episodes", "torch_threads")
 # Video settings of run folders whose config predates them: conf/config.yaml's values.
 VIDEO_DEFAULTS = {"video_frames": 1000, "video_width": 320, "video_height": 240}
 
@@ -35,7 +37,7 @@ VIDEO_DEFAULTS = {"video_frames": 1000, "video_width": 320, "video_height": 240}
 @dataclass(frozen=True)
 class Options:
     run_dir: Path
-    episodes: int = 10
+    episodes: int | None = None         # None: the run's own eval_episodes
     video: bool = True
     checkpoint: str = "latest"          # latest (falling back to previous when it cannot be read) or previous
     deterministic: bool = True          # the mode action; false samples the policy
@@ -127,15 +129,20 @@ def saved_config(run_dir: Path) -> DictConfig:
         cfg = OmegaConf.load(path)
     except Exception as err:  # noqa: BLE001 - a damaged or foreign file
         raise RunError(f"{path} cannot be read ({type(err).__name__})") from None
+    absent = [key for key in NEEDED_KEYS if not isinstance(cfg, DictConfig) or OmegaConf.select(cfg, key) is None]
+    if absent:
+        raise RunError(f"{path} is not the config of a run of this runner (no {', '.join(absent)}); pass a run "
+                       "folder (runs/<experiment>/<task>/<label>/seed<n>)")
     return OmegaConf.merge(VIDEO_DEFAULTS, cfg, {"compile": False})
 
 
 def evaluate(options: Options) -> Evaluation:
     """Build the run's policy, load it from the checkpoint, play the episodes; the first is recorded on request."""
     cfg = saved_config(options.run_dir)
+    device = resolve_device(options.device)
     agent_state, step, path = load_policy(options.run_dir, options.checkpoint)
     prepare_host(cfg.torch_threads)
-    device = resolve_device(options.device)
+    episodes = options.episodes or int(cfg.eval_episodes)
     render_size = (cfg.video_width, cfg.video_height) if options.video else None
     try:
         env = make_env(cfg.env.id, render_size)
@@ -146,7 +153,8 @@ def evaluate(options: Options) -> Evaluation:
         load_modules(agent, agent_state, path)
         videos = VideoRecorder(options.run_dir / VIDEO_DIR, cfg.video_frames)
         clip = videos.clip(env) if options.video else None
-        returns, lengths = play_episodes(agent, env, options.episodes, options.deterministic, cfg.seed, step, clip)
+        with mujoco_log_in(options.run_dir):
+            returns, lengths = play_episodes(agent, env, episodes, options.deterministic, cfg.seed, step, clip)
         name = f"evaluate-step{step}" + ("" if options.deterministic else "-sampled")
         video = videos.save(clip, name, step)
     finally:

@@ -21,7 +21,7 @@ from algos.stacking import (
 )
 from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
-from runner.checkpoint import restore_replay, save_with_replay
+from runner.checkpoint import restore_replay, save_together
 from runner.errors import Diverged
 from runner.evaluation import entropy_diagnostics, run_episodes
 from runner.interrupt import StopRequest
@@ -76,6 +76,8 @@ class GroupTrainer(TrainingSchedule):
                            progress=progress, stop=stop, video_every=video_every, knn_method=knn_method,
                            warmup_action_range=warmup_action_range)
         self.videos = [VideoRecorder(member.run_dir / VIDEO_DIR, video_frames) for member in members]
+        if stop is not None:
+            stop.safe_point = "after this step"
 
     def close(self) -> None:
         for member in self.members:
@@ -97,7 +99,7 @@ class GroupTrainer(TrainingSchedule):
     # --- state -----------------------------------------------------------------------------------------------
     def member_state_dict(self, g: int) -> dict:
         """Member g's checkpoint: its slice of every part in a single run's format, plus its episode so far; its
-        replay rows are written by `save_with_replay`."""
+        replay rows are written by `save_together`."""
         member = self.members[g]
         episode = member.episode.state_dict()
         return {"agent": member_state_dict(self.agent, g),
@@ -129,8 +131,8 @@ class GroupTrainer(TrainingSchedule):
     def _checkpoint(self, metrics: dict[str, torch.Tensor] | None) -> None:
         """Every member's checkpoint, or none: a non-finite member stops the group before any is overwritten."""
         self._check_finite(metrics)
-        for g, member in enumerate(self.members):
-            save_with_replay(member.run_dir, self.member_state_dict(g), member.replay_store, self.buffer, g)
+        save_together([(member.run_dir, self.member_state_dict(g), member.replay_store, g)
+                       for g, member in enumerate(self.members)], self.buffer)
         self.checkpoint_step = self.step
 
     def _check_finite(self, metrics: dict[str, torch.Tensor] | None) -> None:

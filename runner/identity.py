@@ -22,6 +22,7 @@ from hydra import compose
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from runner.files import read_yaml, write_atomic
 from runner.schema import flatten, safe_segment
 
 # Keys that change how a run is operated, not what it trains: they may differ when a run resumes, and they are
@@ -73,7 +74,7 @@ class RunIdentity:
         return Path(run_root) / self.experiment / self.task / self.label / f"seed{self.seed}"
 
     def save(self, run_dir: Path) -> None:
-        (run_dir / IDENTITY_FILE).write_text(yaml.safe_dump({**asdict(self), "label": self.label}, sort_keys=False))
+        write_atomic(run_dir / IDENTITY_FILE, yaml.safe_dump({**asdict(self), "label": self.label}, sort_keys=False))
 
 
 def _ignored(key: str) -> bool:
@@ -181,4 +182,6 @@ def identify(cfg: DictConfig) -> RunIdentity:
 def read_identity(run_dir: Path) -> dict | None:
     """The saved identity of a run folder, or None for folders written before identities existed."""
     path = run_dir / IDENTITY_FILE
-    return yaml.safe_load(path.read_text()) if path.exists() else None
+    if not path.exists():
+        return None
+    return read_yaml(path, "start the run again to write it anew (the same command resumes it), or delete it")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -10,7 +11,8 @@ from contextlib import contextmanager
 
 
 class StopRequest:
-    """Set by the first SIGINT or SIGTERM; the trainer checkpoints at its next episode boundary and stops.
+    """Set by the first SIGINT or SIGTERM, which is acknowledged at once; the trainer checkpoints at its next safe
+    point (`safe_point` says which) and stops.
 
     A signal that the process ignores (nohup) or that a launcher handles (submitit keeps SIGTERM to requeue SLURM
     jobs) is left as it is.
@@ -18,6 +20,7 @@ class StopRequest:
 
     def __init__(self):
         self.signum: int | None = None
+        self.safe_point = "the end of this episode"  # what the trainer waits for; each trainer says its own
         self._previous: dict[int, object] = {}
 
     def __bool__(self) -> bool:
@@ -48,9 +51,14 @@ class StopRequest:
                   "last checkpoint", file=sys.stderr, flush=True)
             os._exit(128 + signum)
         self.signum = signum
-        if sys.stderr.isatty():
-            print(f"\n{self.name}: saving a checkpoint at the end of this episode (again to exit at once)",
-                  file=sys.stderr, flush=True)
+        # said at once, terminal or not (a log, a scheduler); os.write, since the signal may land inside a print
+        fresh_line = "\n" if sys.stderr.isatty() else ""  # off the progress bar's line
+        line = (f"{fresh_line}{self.name}: stopping at the next safe point ({self.safe_point}) with a checkpoint; a "
+                f"second Ctrl-C (or {self.name}) stops at once\n")
+        try:
+            os.write(sys.stderr.fileno(), line.encode())
+        except (OSError, ValueError, io.UnsupportedOperation):  # a stderr without a descriptor (captured)
+            print(line, end="", file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
+from runner.disk import writing
 from runner.errors import RunError
 
 EVAL_FILE, TRAIN_FILE = "eval.csv", "train.csv"
@@ -20,29 +22,29 @@ class CsvLog:
 
     def __init__(self, path: Path):
         self.path = path
-        self.fields: list[str] = []
-        if path.exists():
-            with path.open(newline="") as f:
-                self.fields = list(csv.DictReader(f).fieldnames or [])
+        self.fields: list[str] = list(csv.DictReader(self._lines()).fieldnames or [])
+
+    def _lines(self) -> io.StringIO:
+        """The file's complete lines: a last line without its newline is a row a killed (or out of space) process
+        was writing, and is left out; the resumed run writes that row again."""
+        if not self.path.exists():
+            return io.StringIO("")
+        with self.path.open(newline="") as f:
+            text = f.read()
+        return io.StringIO(text[:text.rfind("\n") + 1])
 
     def rows(self) -> list[dict]:
-        if not self.path.exists():
-            return []
-        with self.path.open(newline="") as f:
-            return list(csv.DictReader(f))
+        return list(csv.DictReader(self._lines()))
 
     def count_rows(self) -> int:
         """Rows in the file; RunError names the first line that is not a row of it (its step must be a number)."""
-        if not self.path.exists():
-            return 0
-        with self.path.open(newline="") as f:
-            reader = csv.DictReader(f)
-            count = 0
-            for row in reader:
-                if None in row or _number(row.get("step")) is None:
-                    raise RunError(f"{self.path} line {reader.line_num} is not a row of this file; repair or delete "
-                                   "that line, then start again")
-                count += 1
+        reader = csv.DictReader(self._lines())
+        count = 0
+        for row in reader:
+            if None in row or _number(row.get("step")) is None:
+                raise RunError(f"{self.path} line {reader.line_num} is not a row of this file; repair or delete "
+                               "that line, then start again")
+            count += 1
         return count
 
     def truncate_after(self, step: int) -> None:
@@ -55,16 +57,22 @@ class CsvLog:
             old_rows = self.rows()
             self.fields += new
             self._rewrite(old_rows)
-        with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, self.fields).writerow(row)
+        with writing(self.path.parent, self.path.name):
+            with self.path.open("a", newline="") as f:
+                csv.DictWriter(f, self.fields).writerow(row)
 
     def _rewrite(self, rows: list[dict]) -> None:
         tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self.fields)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(self.path)
+        with writing(self.path.parent, self.path.name):
+            try:
+                with tmp.open("w", newline="") as f:
+                    writer = csv.DictWriter(f, self.fields)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                tmp.replace(self.path)
+            except OSError:
+                tmp.unlink(missing_ok=True)
+                raise
 
 
 class MetricsLogger:

@@ -37,6 +37,7 @@ class ReplayStore:
     def __init__(self, run_dir: Path):
         self.folder = run_dir / REPLAY_DIR
         self.committed: dict | None = None
+        self.written: list[Path] = []  # chunk files of the save in progress, deleted if it fails
 
     def write(self, rows: torch.Tensor, *, position: int, size: int, added: int) -> dict:
         """Write the rows added since the committed checkpoint (the valid ones, on a first save) and return the new
@@ -47,12 +48,14 @@ class ReplayStore:
         fresh = min(since, capacity)
         chunks = [dict(c) for c in base["chunks"]] if base and since < capacity else []
         self.folder.mkdir(exist_ok=True)
+        self.written = []
         first = added - fresh
         while first < added:
             start = first % capacity
             count = min(added - first, capacity - start)
             chunks = [piece for c in chunks for piece in _without(c, start, count)]
             name = f"t{first:012d}-{first + count:012d}{SUFFIX}"
+            self.written.append(self.folder / name)
             crc = _write_rows(self.folder / name, rows[start:start + count])
             chunks.append({"file": name, "skip": 0, "start": start, "rows": count, "file_rows": count, "crc32": crc})
             first += count
@@ -60,6 +63,19 @@ class ReplayStore:
             _fsync_dir(self.folder)
         return {"format": FORMAT, "position": position, "size": size, "added": added, "capacity": capacity,
                 "width": width, "chunks": sorted(chunks, key=lambda c: c["start"])}
+
+    def pending_bytes(self, buffer, g: int | None = None) -> int:
+        """The bytes the next `write` puts in chunk files: the rows added since the committed checkpoint."""
+        since = buffer.added - self.committed["added"] if self.committed else buffer.size
+        return min(since, buffer.capacity) * buffer.rows(g).shape[1] * 4
+
+    def discard(self) -> None:
+        """After a save that failed: delete the chunk files it wrote (and their temporary files), which no
+        checkpoint names."""
+        for path in self.written:
+            path.unlink(missing_ok=True)
+            path.with_suffix(".tmp").unlink(missing_ok=True)
+        self.written = []
 
     def commit(self, manifest: dict) -> None:
         """Called once the checkpoint naming `manifest` is in place: delete the chunk files that neither it nor the
@@ -70,6 +86,7 @@ class ReplayStore:
                 if path.name not in keep:
                     path.unlink()
         self.committed = manifest
+        self.written = []
 
     def read(self, manifest: dict, rows: torch.Tensor) -> None:
         """Fill `rows` ([capacity, width]) from the manifest's chunks, checking each file's checksum."""
@@ -98,6 +115,50 @@ def missing_chunks(run_dir: Path, manifest: dict) -> str | None:
         if path.stat().st_size != expected:
             return f"replay chunk {chunk['file']} holds {path.stat().st_size} bytes, not {expected}"
     return None
+
+
+def manifest_fault(manifest: dict) -> str | None:
+    """Why a manifest cannot describe the buffer it was saved from, or None: its counters must fit together, every
+    ring row from 0 to `size` must be covered by exactly one entry, and each entry must lie inside its file and at
+    the ring rows its transitions' numbers give."""
+    capacity, size, added, position = (manifest[k] for k in ("capacity", "size", "added", "position"))
+    if size != min(added, capacity) or position != added % capacity:
+        return (f"its replay manifest is inconsistent (size {size}, position {position} after {added} transitions "
+                f"in {capacity} rows)")
+    covered = 0
+    for chunk in sorted(manifest["chunks"], key=lambda c: c["start"]):
+        first, end = _transitions(chunk["file"])
+        if chunk["start"] != covered:
+            what = "a gap" if chunk["start"] > covered else "an overlap"
+            return f"its replay manifest has {what} at ring row {min(covered, chunk['start'])}"
+        if (chunk["rows"] <= 0 or chunk["skip"] < 0 or chunk["skip"] + chunk["rows"] > chunk["file_rows"]
+                or chunk["file_rows"] != end - first or (first + chunk["skip"]) % capacity != chunk["start"]):
+            return f"its replay manifest's entry for {chunk['file']} does not fit that file"
+        covered += chunk["rows"]
+    if covered != size:
+        return f"its replay manifest covers {covered} ring rows, not the buffer's {size}"
+    return None
+
+
+def checksum_fault(run_dir: Path, manifest: dict, files: set[str]) -> str | None:
+    """Why one of the named chunk `files` of the manifest fails its CRC-32, or None: read whole, block by block."""
+    folder = run_dir / REPLAY_DIR
+    for chunk in manifest["chunks"]:
+        if chunk["file"] not in files:
+            continue
+        crc, size = 0, chunk["file_rows"] * manifest["width"] * 4
+        with (folder / chunk["file"]).open("rb") as f:
+            while block := f.read(min(BLOCK_BYTES, size)):
+                crc, size = zlib.crc32(block, crc), size - len(block)
+        if crc != chunk["crc32"]:
+            return f"replay chunk {chunk['file']} fails its checksum"
+    return None
+
+
+def _transitions(name: str) -> tuple[int, int]:
+    """The transition numbers [first, end) in a chunk file's name, `t<first>-<end>.f32`."""
+    first, _, end = name.removeprefix("t").removesuffix(SUFFIX).partition("-")
+    return int(first), int(end)
 
 
 def _without(chunk: dict, start: int, count: int) -> list[dict]:

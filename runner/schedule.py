@@ -49,14 +49,14 @@ class TrainingSchedule:
         evaluation = -(-self.step // self.eval_every)
         return self.video_every > 0 and evaluation % self.video_every == 0
 
-    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm) -> None:
+    def _stop_here(self, metrics: dict[str, torch.Tensor] | None, bar: tqdm, where: str = "") -> None:
         """Ends the loop on a stop request: a checkpoint of this step (unless the newest already is) and an
-        Interrupted that says where it went."""
+        Interrupted that says where it went (`where`: what kind of safe point this step is, when not the usual)."""
         bar.close()
         if self.checkpoint_step != self.step:
             self._checkpoint(metrics)
-        raise Interrupted(f"{self.stop.name} at step {self.step} of {self.total_steps}: {self._saved_where()}",
-                          self.stop.signum)
+        raise Interrupted(f"{self.stop.name} at step {self.step}{where} of {self.total_steps}: "
+                          f"{self._saved_where()}", self.stop.signum)
 
     def _progress_bar(self) -> tqdm:
         """Steps done of `total_steps` on stderr; refreshed every second on a terminal, every 30 s in a log."""

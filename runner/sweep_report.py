@@ -81,8 +81,22 @@ def check_launcher(config: DictConfig) -> None:
         raise SystemExit(2)
 
 
+def launcher_note(config: DictConfig) -> str | None:
+    """What a single run (no -m) says when a SLURM launcher was chosen: Hydra uses launchers for multiruns only,
+    so the run trains here, in this process."""
+    if str(config.hydra.launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        return ("note: hydra/launcher=slurm applies to multiruns only (python -m runner -m ...); this run trains "
+                "here, in this process")
+    return None
+
+
 class SweepReport(Callback):
     """Registered in conf/config.yaml under hydra.callbacks."""
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        note = launcher_note(config)
+        if note is not None:
+            print(note, file=sys.stderr, flush=True)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         check_launcher(config)

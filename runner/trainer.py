@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from algos.knn_reference import KNN_DEFAULT
 from algos.replay import ReplayBuffer
 from algos.sac import SAC
+from envs.episode import EpisodeLog
 from envs.make import get_rng_state, set_rng_state
 from runner.checkpoint import restore_replay, rng_state, save_with_replay
 from runner.checkpoint import set_rng_state as set_torch_rng_state
@@ -28,12 +30,20 @@ from runner.schedule import TrainingSchedule
 from runner.video import VIDEO_DIR, VideoRecorder
 
 
+# How long a stop request may wait for the episode's end before the checkpoint is taken inside the episode instead;
+# RUNNER_STOP_WAIT_S changes it (docs/checkpoints.md).
+STOP_WAIT_S = float(os.environ.get("RUNNER_STOP_WAIT_S", "60"))
+
+
 class Trainer(TrainingSchedule):
     """Runs one seed of one algorithm on one task to `total_steps`, resuming from `run_dir` when it can.
 
     Checkpoints are taken at the first episode boundary after every `checkpoint_every` steps: with the env's
     generator saved and the next episode not begun, a resumed run replays the uninterrupted one exactly (CPU).
-    A `stop` request (SIGINT, SIGTERM) is honoured at the next episode boundary for the same reason.
+    A `stop` request (SIGINT, SIGTERM) is honoured at the next episode boundary for the same reason, unless that
+    boundary is more than STOP_WAIT_S away at the current rate: then the checkpoint is taken after the current step
+    with the episode so far (its start and actions, as a group's member keeps them), which a resume replays, so the
+    resume stays exact there too.
     """
 
     def __init__(self, env: gym.Env, eval_env: gym.Env, agent: SAC, buffer: ReplayBuffer, logger: MetricsLogger,
@@ -54,6 +64,12 @@ class Trainer(TrainingSchedule):
                            warmup_action_range=warmup_action_range)
         self.videos = VideoRecorder(run_dir / VIDEO_DIR, video_frames)
         self.action_rng = np.random.default_rng(seed)  # warm-up actions
+        self.episode = EpisodeLog()
+        self.episode_open = False  # whether the env stands inside an episode (a checkpoint then saves it)
+        self.episode_return = 0.0
+        if stop is not None:
+            stop.safe_point = (f"the end of this episode, or after this step when that end is more than "
+                               f"{STOP_WAIT_S:g} s away")
         self.episodes = 0
         self.last_eval: float | None = None
         self.last_episode_return: float | None = None
@@ -82,7 +98,16 @@ class Trainer(TrainingSchedule):
                 "rng": {**rng_state(self.agent.device), "actions": self.action_rng.bit_generator.state,
                         "env": get_rng_state(self.env)},
                 "counters": {"step": self.step, "updates": self.updates, "episodes": self.episodes,
-                             "next_checkpoint": self.next_checkpoint}}
+                             "next_checkpoint": self.next_checkpoint},
+                "episode": {"last_return": self.last_episode_return, **self._open_episode()}}
+
+    def _open_episode(self) -> dict:
+        """The episode under way (its start, actions and return so far), for a checkpoint taken inside it."""
+        if not self.episode_open:
+            return {}
+        episode = self.episode.state_dict()
+        return {"start": episode["start"], "actions": torch.from_numpy(episode["actions"]),
+                "return": self.episode_return}
 
     def load_state_dict(self, state: dict) -> None:
         self.agent.load_state_dict(state["agent"])
@@ -94,6 +119,9 @@ class Trainer(TrainingSchedule):
         self.step, self.updates, self.episodes = counters["step"], counters["updates"], counters["episodes"]
         self.next_checkpoint = counters["next_checkpoint"]
         self.checkpoint_step = self.step
+        # the train rows after a resume carry the return of the episode before it (checkpoints before this key
+        # existed leave that cell empty until the next episode ends)
+        self.last_episode_return = state.get("episode", {}).get("last_return")
 
     def _checkpoint(self, metrics: dict[str, torch.Tensor] | None) -> None:
         self._check_finite(metrics)
@@ -128,14 +156,16 @@ class Trainer(TrainingSchedule):
             self.load_state_dict(state)
             self.resumed_from = self.step
             self.logger.truncate_after(self.step)
-            obs, _ = self.env.reset()
+            obs = self._resume_episode(state)
         else:
             self.logger.truncate_after(0)  # rows of an attempt that wrote no history worth keeping
-            obs, _ = self.env.reset(seed=self.seed)
+            obs, _ = self.episode.reset(self.env, seed=self.seed)
+        self.episode_open = True
         self.logger.open()
         bar = self._progress_bar()
         metrics: dict[str, torch.Tensor] | None = None
-        episode_return, timer = 0.0, RateTimer(self.step, self.updates, self.agent.device)
+        timer = RateTimer(self.step, self.updates, self.agent.device)
+        clock = time.perf_counter()
         while self.step < self.total_steps:
             if self.step < self.warmup_steps:
                 action = self._warmup_action(self.action_rng, self.env.action_space.shape)
@@ -143,23 +173,46 @@ class Trainer(TrainingSchedule):
                 action = self.agent.act(obs)
                 if not np.isfinite(action).all():  # act() already synced: the check is free, and MuJoCo never
                     self._diverged("actions")      # steps on NaN
-            next_obs, reward, terminated, truncated, _ = self.env.step(action)
+            next_obs, reward, terminated, truncated, _ = self.episode.step(self.env, action)
             self.buffer.add(obs, action, reward, next_obs, terminated)
-            obs, episode_return, self.step = next_obs, episode_return + float(reward), self.step + 1
+            obs, self.episode_return, self.step = next_obs, self.episode_return + float(reward), self.step + 1
             metrics = self._after_step(metrics, timer, bar)
             if terminated or truncated:
                 self.episodes += 1
-                self.last_episode_return, episode_return = episode_return, 0.0
+                self.episode_open = False
+                self.last_episode_return, self.episode_return = self.episode_return, 0.0
                 if self.step >= self.next_checkpoint:
                     self.next_checkpoint = self.step + self.checkpoint_every
                     with timer.phase("checkpoint"):
                         self._checkpoint(metrics)
                 if self.stop:
                     self._stop_here(metrics, bar)
-                obs, _ = self.env.reset()
+                obs, _ = self.episode.reset(self.env)
+                self.episode_open = True
+            elif self.stop and self._episode_end_s(time.perf_counter() - clock) > STOP_WAIT_S:
+                self._stop_here(metrics, bar, where=f" (inside an episode, after its {len(self.episode.actions)} "
+                                                    "steps, which the resume replays)")
+            clock = time.perf_counter()
             bar.update(1)
         bar.close()
         self._checkpoint(metrics)
+
+    def _resume_episode(self, state: dict) -> np.ndarray:
+        """Where the env stands after loading `state`: the saved episode replayed when the checkpoint was taken
+        inside one (then the env's generator as it was at that step), else a new episode."""
+        episode = state.get("episode", {})
+        if "actions" not in episode:
+            return self.episode.reset(self.env)[0]
+        obs = self.episode.restore(self.env, {"start": episode["start"],
+                                              "actions": episode["actions"].cpu().numpy()})
+        set_rng_state(self.env, state["rng"]["env"])
+        self.episode_return = episode["return"]
+        return obs
+
+    def _episode_end_s(self, step_s: float) -> float:
+        """Seconds to the end of this episode at `step_s` a step, if it runs to the task's step limit."""
+        limit = self.env.spec.max_episode_steps if self.env.spec is not None else None
+        return max(0, (limit or 1000) - len(self.episode.actions)) * step_s
 
     def _saved_where(self) -> str:
         return f"checkpoint saved in {self.run_dir}; the same command resumes from it"

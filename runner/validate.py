@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from algos.sac import SAC
-from runner.checkpoint import checkpoint_files
+from runner.checkpoint import checkpoint_files, never_committed
 from runner.errors import RunError
 from runner.identity import RESUMABLE_CHANGES
 from runner.metrics import EVAL_FILE, TRAIN_FILE, CsvLog
+from runner.replay_store import REPLAY_DIR
+from runner.files import read_yaml
 from runner.run_folder import SAVED_CONFIG, SET_ASIDE
-from runner.schema import flatten
+from runner.schema import DEVICE, flatten
 
 
 def resolve_device(name: str) -> torch.device:
     """`auto` takes CUDA when present; asking for CUDA without a GPU is an error, not a silent CPU run."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not DEVICE.fullmatch(str(name)):
+        raise RunError(f"device must be auto, cpu, cuda or cuda:N, got {name!r}")
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
@@ -30,36 +34,76 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+# The longest path a run writes below its folder (a chunk's temporary file inside a set-aside attempt).
+LONGEST_INSIDE = len("/.previous/9999/replay/t000000000000-000000000000.f32.tmp")
+
+
+def check_path_fits(run_dir: Path) -> None:
+    """Refuse a run folder whose name or path (with the files a run writes inside it) is longer than the file
+    system allows, before anything is created."""
+    known = next((p for p in (run_dir, *run_dir.parents) if _exists(p)), Path("/"))
+    name_max, path_max = _pathconf(known, "PC_NAME_MAX", 255), _pathconf(known, "PC_PATH_MAX", 4096)
+    long = [part for part in run_dir.parts if len(part.encode()) > name_max]
+    if long:
+        raise RunError(f"run_root and the run's labels make a folder name of {len(long[0].encode())} bytes "
+                       f"({long[0][:24]}...), more than the {name_max} this file system allows; choose a shorter "
+                       "run_root")
+    length = len(str(run_dir.absolute()).encode()) + LONGEST_INSIDE
+    if length > path_max:
+        raise RunError(f"the run folder {str(run_dir)[:40]}... would hold paths of {length} bytes, more than the "
+                       f"{path_max} this system allows; choose a shorter run_root")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except OSError:
+        return False
+
+
+def _pathconf(path: Path, name: str, default: int) -> int:
+    try:
+        return os.pathconf(path, name)
+    except (OSError, ValueError):
+        return default
+
+
 def comparable(cfg: DictConfig) -> dict:
     data = OmegaConf.to_container(cfg, resolve=True)
     return {k: v for k, v in data.items() if k not in RESUMABLE_CHANGES}
 
 
-def check_run_folder(run_dir: Path, cfg: DictConfig) -> None:
-    """Refuse to mix two experiments in one folder, to drop a history silently, and honour resume=false.
+def check_run_folder(run_dir: Path, cfg: DictConfig) -> bool:
+    """Refuse to mix two experiments in one folder, to drop a history silently, and honour resume=false. Returns
+    whether the folder holds a run stopped before or during its first checkpoint, which can only start over (its
+    files are then set aside, as restart=true does).
 
     restart=true skips these checks: `run_folder.set_aside` then moves the folder's files away before the run starts.
     """
     if cfg.restart or not run_dir.exists():
-        return
+        return False
     rows = {name: CsvLog(run_dir / name).count_rows() for name in (EVAL_FILE, TRAIN_FILE)}
     history = f"{rows[EVAL_FILE]} eval and {rows[TRAIN_FILE]} train rows"
     checkpoints = checkpoint_files(run_dir)
     if not cfg.resume and (checkpoints or any(rows.values())):
         raise RunError(f"{run_dir} already holds a run ({history}); resume=true continues it, restart=true starts "
                        f"over and moves its files to {SET_ASIDE}/, or choose another experiment_name")
+    if not checkpoints and never_committed(run_dir):
+        return any(rows.values()) or (run_dir / REPLAY_DIR).exists()
     if not checkpoints and any(rows.values()):
         raise RunError(f"{run_dir} holds {history} but no checkpoint, so it cannot continue: restart=true starts "
                        f"over and moves its files to {SET_ASIDE}/, or choose another experiment_name")
     saved = run_dir / SAVED_CONFIG
     if not saved.exists():
-        return
-    old = {k: v for k, v in yaml.safe_load(saved.read_text()).items() if k not in RESUMABLE_CHANGES}
+        return False
+    saved_cfg = read_yaml(saved, "delete it (the next start writes it again) and run the same command")
+    old = {k: v for k, v in saved_cfg.items() if k not in RESUMABLE_CHANGES}
     diffs = sorted(_diff_keys(old, comparable(cfg)))
     if diffs:
         raise RunError(f"{run_dir} holds a run with a different config ({', '.join(diffs[:5])} differ); "
                        "use another experiment_name, or restart=true to start over (its files move to "
                        f"{SET_ASIDE}/)")
+    return False
 
 
 # Keys added to the configs after runs began, each with the value that trains as the code did before the key

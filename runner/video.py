@@ -6,8 +6,10 @@ A video is a view, like a sink: when no backend renders or encoding fails, one w
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+
+from runner.disk import DiskError
 
 VIDEO_DIR = "videos"
 HEADLESS_BACKENDS = ("egl", "osmesa")  # tried in this order when MUJOCO_GL is not set
@@ -99,6 +103,17 @@ class EvalVideo:
     fps: float
 
 
+def out_of_space(err: Exception, folder: Path) -> bool:
+    """Whether a failed encoding was a full disk: ffmpeg reports its own write errors as a broken pipe, so the
+    folder's free space decides when the error does not say."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    try:
+        return shutil.disk_usage(folder).free < (1 << 20)
+    except OSError:
+        return False
+
+
 class VideoRecorder:
     """Clips of evaluation episodes, encoded as `<folder>/<name>.mp4` with imageio's ffmpeg plugin (its wheel
     ships the ffmpeg binary)."""
@@ -127,6 +142,9 @@ class VideoRecorder:
             os.replace(tmp, path)
         except Exception as err:  # noqa: BLE001 - see Clip.capture
             tmp.unlink(missing_ok=True)
+            if out_of_space(err, self.folder):  # not the video's fault: the next checkpoint would fail as well
+                raise DiskError.of(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), self.folder, frames.nbytes // 50,
+                                   f"the video {path.name}") from None
             warn_once(f"no evaluation video: encoding {path} failed ({type(err).__name__}: {err})")
             return None
         return EvalVideo(step, path, frames, clip.fps)

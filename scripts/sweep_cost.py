@@ -34,7 +34,7 @@ from omegaconf import DictConfig, OmegaConf
 from runner import build
 from runner.checkpoint import CHECKPOINT_NAME, save_with_replay
 from runner.evaluation import entropy_diagnostics, run_episodes
-from runner.host import peak_rss_bytes, prepare_host
+from runner.host import mujoco_log_in, peak_rss_bytes, prepare_host
 from runner.identity import RunIdentity
 from runner.metrics import EVAL_FILE, TRAIN_FILE
 from runner.replay_store import ReplayStore
@@ -91,7 +91,8 @@ def measure(cell: list[str], updates: int, warmup: int, group: int) -> dict:
             trainer = build.build_trainer(cfg, run_dirs[0], identities[0], device)
         else:
             trainer = build.build_group_trainer(cfg, run_dirs, identities, device)
-        trainer.run()
+        with mujoco_log_in(Path(tmp)):
+            trainer.run()
         loggers = [trainer.logger] if group == 1 else [m.logger for m in trainer.members]
         rates = [float(row["time/updates_per_s"]) for row in loggers[0].train_log.rows()]
         rates = rates[1:] or rates  # the first interval holds the first calls' allocations
@@ -179,6 +180,19 @@ def project(cfg: DictConfig, m: dict, members: int, margin: float, launcher: Dic
             "gpus": 1 if on_gpu else 0}
 
 
+def bad_numbers(args: argparse.Namespace) -> str | None:
+    """What is wrong with the numbers on the command line, or None: each must mean something for a projection."""
+    if args.updates < 4:
+        return f"--updates must be at least 4 (the rate is the median over four train rows), got {args.updates}"
+    if args.warmup < 0:
+        return f"--warmup must be a number of steps >= 0, got {args.warmup}"
+    if args.group < 0:
+        return f"--group must be a number of seeds a job (0: the sweep's seed count, 1: no groups), got {args.group}"
+    if not (math.isfinite(args.margin) and args.margin >= 1):
+        return f"--margin must be a safety factor >= 1 (1.25 asks for a quarter more than measured), got {args.margin}"
+    return None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="a preset and Hydra overrides, as for python -m runner")
@@ -189,6 +203,10 @@ def main() -> None:
                         help="seeds per group job (default: the sweep's seed count; 1 skips groups)")
     parser.add_argument("--margin", type=float, default=1.25, help="safety factor on time and memory requests")
     args = parser.parse_args()
+    bad = bad_numbers(args)
+    if bad:
+        print(f"error: {bad}", file=sys.stderr)
+        sys.exit(2)
     try:
         cells, seeds = sweep_grid(args.overrides)
         launcher = composed(["hydra/launcher=slurm", *cells[0]], hydra=True).hydra.launcher
@@ -197,8 +215,6 @@ def main() -> None:
         print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
         sys.exit(2)
     group = min(args.group or len(seeds), len(seeds))
-    if args.updates < 4:
-        parser.error("--updates must be at least 4 (the rate is the median over four train rows)")
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(cells) * len(seeds)} runs; each cell measured for "
           f"{args.updates} updates after {args.warmup} warm-up steps; margin {args.margin} on time and memory; "
           f"launcher timeout_min {launcher.timeout_min}, max_num_timeout {launcher.max_num_timeout}", flush=True)

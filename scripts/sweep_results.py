@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import OmegaConf
 
+from runner.errors import RunError
 from runner.identity import read_identity
 
 EVAL_FILE = "eval.csv"
@@ -71,9 +72,16 @@ class Run:
 
 def _identity(folder: Path, sweep_dir: Path) -> tuple[str, str, int]:
     """(task, label, seed) from the run's identity.yaml, else its saved config, else <env>/<label>/seed<n>."""
-    identity = read_identity(folder)
+    try:
+        identity = read_identity(folder)
+    except RunError as err:  # a damaged identity.yaml: its own line, not a column of its own
+        raise SweepError(str(err)) from None
     if identity is not None:
-        return identity["task"], identity["label"], int(identity["seed"])
+        try:
+            return identity["task"], identity["label"], int(identity["seed"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise SweepError(f"{folder / 'identity.yaml'} is damaged (no usable {err}); start the run again to "
+                             "write it anew (the same command resumes it), or delete it") from None
     config_path = folder / CONFIG_FILE
     if config_path.exists():
         config = OmegaConf.to_container(OmegaConf.load(config_path))

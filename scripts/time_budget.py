@@ -35,7 +35,10 @@ def read_train(folder: Path) -> pd.DataFrame:
     path = folder / TRAIN_FILE
     if not path.is_file():
         raise SweepError(f"{folder} has no {TRAIN_FILE}; pass a run folder (…/<algo>/seed<n>)")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise SweepError(f"{path} has no rows with {RATE_COLUMN} yet") from None
     if frame.empty or RATE_COLUMN not in frame:
         raise SweepError(f"{path} has no rows with {RATE_COLUMN} yet")
     frame["interval_steps"], frame["interval_s"] = row_intervals(frame)
@@ -98,12 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--block", type=int, default=100_000, help="env steps per row of the table (default 100000)")
     args = parser.parse_args(argv)
     if args.block <= 0:
-        parser.error(f"--block must be a positive number of env steps, got {args.block}")
+        print(f"error: --block must be a positive number of env steps, got {args.block}", file=sys.stderr)
+        return 2
     try:
         tables = [(folder, table(read_train(folder), args.block)) for folder in args.run_folders]
     except (SweepError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     for folder, text in tables:
         print(f"{folder}\n\n{text}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -70,6 +71,20 @@ def train_in_process(*overrides: str, run_root: Path) -> tuple[int, str]:
         except RunError as err:
             return err.exit_code, f"{err.label}: {err}"
     return 0, ""
+
+
+def trained_root(tmp_path_factory, *overrides: str) -> Path:
+    """A run root holding the finished run of `overrides`, for a module-scoped fixture that tests copy."""
+    root = tmp_path_factory.mktemp("finished") / "runs"
+    assert train_in_process(*overrides, run_root=root) == (0, "")
+    return root
+
+
+def copied(root: Path, tmp_path: Path) -> Path:
+    """A copy of a run root under `tmp_path`, for a test to damage."""
+    copy = tmp_path / "runs"
+    shutil.copytree(root, copy)
+    return copy
 
 
 def folder_for(*overrides: str, run_root: Path) -> Path:

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import math
 import random
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
 from runner.validate import _diff_keys
-from tests.helpers import TINY, folder_for, read_csv, run_cli, run_folder, snapshot, train_in_process
+from tests.helpers import (
+    TINY,
+    copied,
+    folder_for,
+    read_csv,
+    run_cli,
+    run_folder,
+    snapshot,
+    train_in_process,
+    trained_root,
+)
 
 QUIET = [*TINY, "logger=disabled"]
 
@@ -65,8 +74,8 @@ def test_bad_input_is_refused_before_anything_is_written(tmp_path, overrides, me
 
 # Through the real command: the exit code and the printed line, and Hydra's own refusals of unknown choices.
 CLI_REFUSALS = [
-    (["env=atari_pong"], 1, "Could not find 'env/atari_pong'"),
-    (["algo=sac_discrete"], 1, "Could not find 'algo/sac_discrete'"),
+    (["env=atari_pong"], 2, "error: env=atari_pong is not an option of env; the options are ant, halfcheetah"),
+    (["algo=sac_discrete"], 2, "error: algo=sac_discrete is not an option of algo; the options are sac_ar_dae"),
     (["sac.lr=-1"], 2, "error: sac.lr must be a number > 0, got -1"),
     (["experiment_name=../../../escape"], 2, "error: experiment_name must be a single folder name"),
 ]
@@ -95,16 +104,12 @@ BASE = [*QUIET, "total_steps=1e3", "eval_every=500", "checkpoint_every=300", "ex
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory) -> Path:
     """A finished 1000-step run (written `1e3`, a whole number) with its two checkpoints, copied by each test."""
-    root = tmp_path_factory.mktemp("finished") / "runs"
-    assert train_in_process(*BASE, run_root=root) == (0, "")
-    return root
+    return trained_root(tmp_path_factory, *BASE)
 
 
 @pytest.fixture
 def used_root(finished_run, tmp_path) -> Path:
-    root = tmp_path / "runs"
-    shutil.copytree(finished_run, root)
-    return root
+    return copied(finished_run, tmp_path)
 
 
 def _truncate(path: Path) -> None:

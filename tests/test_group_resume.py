@@ -71,7 +71,8 @@ def test_sigterm_checkpoints_every_member_and_the_group_resumes_exactly(run_root
     assert [step_of(folder / "checkpoint.pt") for folder in members] == [step] * len(SEEDS)
     line = (f"stopped: SIGTERM at step {step} of 1500: checkpoints saved in {', '.join(map(str, members))}; the "
             "same command resumes from them")
-    assert err.strip().splitlines() == [line]
+    assert err.strip().splitlines() == ["SIGTERM: stopping at the next safe point (after this step) with a "
+                                        "checkpoint; a second Ctrl-C (or SIGTERM) stops at once", line]
     assert f"resumed from step {step}" in run_cli(*ARGS, "experiment_name=stopped", run_root=run_root).stdout
     for folder, expected in zip(members, straight):
         assert read_csv(folder / "eval.csv") == expected, folder.name

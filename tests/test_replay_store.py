@@ -165,16 +165,24 @@ def test_damaged_chunks_are_caught(tmp_path, capsys):
     for step in (1, 2):
         add(buffer, 10)
         save(tmp_path, store, buffer, step)
-    newest = max((tmp_path / REPLAY_DIR).iterdir())
-    data = bytearray(newest.read_bytes())
+    oldest, newest = sorted((tmp_path / REPLAY_DIR).iterdir())
+    intact = newest.read_bytes()
+    data = bytearray(intact)
     data[5] ^= 0xFF
-    newest.write_bytes(bytes(data))
-    state = load_latest(tmp_path, CPU)
-    with pytest.raises(RunError, match="fails its checksum"):
-        restore_replay(state["buffer"], ReplayStore(tmp_path), ReplayBuffer(OBS, ACT, 100, CPU))
+    newest.write_bytes(bytes(data))  # damaged in place, same size: only the latest names it, so the previous is used
+    assert load_latest(tmp_path, CPU)["counters"]["step"] == 1
+    assert f"checkpoint.pt (replay chunk {newest.name} fails its checksum) cannot be read; resuming from " \
+           "checkpoint.prev.pt (step 1)" in capsys.readouterr().err
     newest.write_bytes(bytes(data[:-4]))  # cut short: the latest cannot load, the previous does not need it
     assert load_latest(tmp_path, CPU)["counters"]["step"] == 1
     assert f"replay chunk {newest.name} holds" in capsys.readouterr().err
+    newest.write_bytes(intact)
+    data = bytearray(oldest.read_bytes())
+    data[5] ^= 0xFF
+    oldest.write_bytes(bytes(data))  # named by both: no way back, the replay read stops in one line
+    state = load_latest(tmp_path, CPU)
+    with pytest.raises(RunError, match="fails its checksum"):
+        restore_replay(state["buffer"], ReplayStore(tmp_path), ReplayBuffer(OBS, ACT, 100, CPU))
 
 
 def test_a_checkpoint_holding_the_whole_buffer_loads_and_the_next_save_writes_it_as_chunks(tmp_path):
@@ -228,3 +236,33 @@ def test_group_members_save_and_restore_their_own_rows(tmp_path):
         for g, (folder, state) in enumerate(zip(folders, states)):
             restore_replay(state, ReplayStore(folder), again, g)
         assert torch.equal(again.storage, group.storage) and again.ring_state() == group.ring_state()
+
+
+def test_a_kill_between_the_renames_of_a_groups_first_checkpoint_is_finished_on_load(tmp_path, monkeypatch):
+    """Every member's files are written before the first rename: a kill after member 0's rename leaves members 1
+    and 2 with a whole checkpoint.pt.tmp, which the next start renames, instead of refusing the group."""
+    from algos.members import Members
+
+    group = ReplayBuffer(OBS, ACT, 10, CPU, members=Members.seeded([0, 1, 2]))
+    for _ in range(7):
+        group.add(*(np.ones((3, d), np.float32) for d in (OBS, ACT)), np.ones(3), np.ones((3, OBS), np.float32),
+                  np.zeros(3, bool))
+    folders = [tmp_path / f"seed{g}" for g in range(3)]
+    for folder in folders:
+        folder.mkdir()
+    real_replace = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        if Path(dst).name == CHECKPOINT_NAME and Path(dst).parent != folders[0]:
+            raise Killed
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed_after_the_first_rename)
+    with pytest.raises(Killed):
+        checkpoint.save_together([(folder, {"agent": {}, "rng": {}, "counters": {"step": 7}}, ReplayStore(folder), g)
+                                  for g, folder in enumerate(folders)], group)
+    monkeypatch.setattr(checkpoint.os, "replace", real_replace)
+    assert [(f / CHECKPOINT_NAME).exists() for f in folders] == [True, False, False]
+    states = checkpoint.load_group(folders, CPU)
+    assert [s["counters"]["step"] for s in states] == [7, 7, 7]
+    assert all((f / CHECKPOINT_NAME).exists() and not (f / checkpoint.PENDING_NAME).exists() for f in folders)

@@ -18,11 +18,22 @@ ARGS = [*TINY, "total_steps=3000", "checkpoint_every=800", "eval_every=500"]
 
 
 @pytest.fixture(scope="module")
-def straight(tmp_path_factory) -> list[dict]:
-    """eval.csv of the uninterrupted run."""
+def straight_folder(tmp_path_factory) -> Path:
+    """The uninterrupted run's folder."""
     root = tmp_path_factory.mktemp("straight") / "runs"
     run_cli(*ARGS, "experiment_name=straight", "logger=disabled", run_root=root)
-    return read_csv(run_folder(root, "straight") / "eval.csv")
+    return run_folder(root, "straight")
+
+
+@pytest.fixture(scope="module")
+def straight(straight_folder) -> list[dict]:
+    """eval.csv of the uninterrupted run."""
+    return read_csv(straight_folder / "eval.csv")
+
+
+def without_time(rows: list[dict]) -> list[dict]:
+    """train.csv rows but their wall-clock columns (rates, phase seconds, peak memory)."""
+    return [{k: v for k, v in row.items() if not k.startswith(("time/", "memory/"))} for row in rows]
 
 
 def wait_for(proc: subprocess.Popen, path: Path, what: str) -> None:
@@ -37,7 +48,7 @@ def checkpoint_step(folder: Path) -> int:
     return torch.load(folder / "checkpoint.pt", weights_only=True)["counters"]["step"]
 
 
-def test_killed_run_resumes_to_the_same_result_and_wandb_has_every_row(run_root, straight):
+def test_killed_run_resumes_to_the_same_result_and_wandb_has_every_row(run_root, straight, straight_folder):
     folder = folder_for(*ARGS, "experiment_name=killed", run_root=run_root)
     proc = start(run_root, *ARGS, "experiment_name=killed")
     deadline = time.time() + 300
@@ -55,6 +66,7 @@ def test_killed_run_resumes_to_the_same_result_and_wandb_has_every_row(run_root,
     resumed = read_csv(folder / "eval.csv")
     assert [r["step"] for r in resumed] == [r["step"] for r in straight]  # no duplicated or lost rows
     assert resumed[-1] == straight[-1]
+    assert without_time(read_csv(folder / "train.csv")) == without_time(read_csv(straight_folder / "train.csv"))
 
     run_id = (folder / "wandb_id.txt").read_text().strip()
     run_files = find_run_files(folder)
@@ -79,8 +91,11 @@ def test_signal_checkpoints_stops_in_one_line_and_resumes_exactly(run_root, stra
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signum, err
     step = checkpoint_step(folder)
-    assert err.strip().splitlines() == [f"stopped: {signum.name} at step {step} of 3000: checkpoint saved in "
-                                        f"{folder}; the same command resumes from it"]
+    assert err.strip().splitlines() == [
+        f"{signum.name}: stopping at the next safe point (the end of this episode, or after this step when that end "
+        f"is more than 60 s away) with a checkpoint; a second Ctrl-C (or {signum.name}) stops at once",
+        f"stopped: {signum.name} at step {step} of 3000: checkpoint saved in {folder}; the same command resumes "
+        "from it"]
     if signum == signal.SIGTERM:  # SIGINT takes the same path from here
         proc = run_cli(*ARGS, f"experiment_name={name}", "logger=disabled", run_root=run_root)
         assert f"resumed from step {step}" in proc.stdout

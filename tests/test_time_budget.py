@@ -39,7 +39,7 @@ def test_blocks_of_hand_worked_rows(tmp_path: Path, capsys) -> None:
 
 
 def test_a_folder_without_train_rows_is_one_line(tmp_path: Path, capsys) -> None:
-    assert time_budget.main([str(tmp_path)]) == 1
+    assert time_budget.main([str(tmp_path)]) == 2
     assert capsys.readouterr().err == f"error: {tmp_path} has no train.csv; pass a run folder (…/<algo>/seed<n>)\n"
 
 
