@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from algos.critic import DoubleQ
-from algos.estimators.ar_dae import ARDAEEstimator, axis_probes
+from algos.estimators.ar_dae import ARDAEEstimator, axis_probes, path_derivative_surrogate
 from algos.members import Members
 from algos.policies.implicit import ImplicitPolicy
 from algos.sac import SAC
@@ -45,8 +45,7 @@ class ReferenceARDAE(ARDAEEstimator):
         psi_value, score, log_det = self.score(obs, sample.x, tilt)
         with torch.no_grad():
             value = psi_value - self.log_normalizer(obs, tilt) + log_det
-        path = (score.detach() * sample.x).sum(-1)
-        return value.detach() + path - path.detach()
+        return path_derivative_surrogate(value, score, sample.x)
 
 
 def agent(estimator_cls, group: bool, standardize: str, center_score: bool, critic_update: str) -> SAC:
